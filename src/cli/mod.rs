@@ -1,0 +1,81 @@
+//! The `xetfs` command line. Each subcommand lives in its own module with its `Args` and `run`.
+
+pub mod demo;
+pub mod hash;
+pub mod mount;
+pub mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "xetfs",
+    version,
+    about = "Lazy, verified, cached access to Hugging Face Hub repos stored with Xet",
+    long_about = "xetfs mounts Hugging Face Hub repos as a read-only filesystem that fetches only \
+                  the bytes you read, verifies them, and caches them on disk. It also serves a local \
+                  Xet-enabled Hub that the official clients can pull from and push to."
+)]
+pub struct Cli {
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the Xet file hash of local files (compare with the Hub's xetHash)
+    Hash(hash::HashArgs),
+    /// Serve a directory tree as a local Xet-enabled Hub
+    Serve(serve::ServeArgs),
+    /// Mount Hub repos as a read-only filesystem
+    Mount(mount::MountArgs),
+    /// Unmount a xetfs mount
+    Umount(mount::UmountArgs),
+    /// Build a sample model, serve it, mount it and load a tensor through the mount
+    Demo(demo::DemoArgs),
+}
+
+/// Sets up logging to stderr. `RUST_LOG` wins over `-v`.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Hash(a) => hash::run(a),
+        Command::Serve(a) => {
+            init_logging(cli.verbose);
+            serve::run(a)
+        }
+        Command::Mount(a) => mount::run(a, cli.verbose),
+        Command::Umount(a) => mount::run_umount(a),
+        Command::Demo(a) => {
+            init_logging(cli.verbose);
+            demo::run(a)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xetfs: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Small helpers shared by the CLI and the library.
+
+pub mod units;

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every xetfs test on a fresh machine: installs what the tests need (fuse3 for the mount
+# tests, a Python venv with the official Hugging Face clients for the client tests), then runs the
+# whole suite with cargo-nextest (cargo test when nextest is missing). Extra arguments go to the
+# test runner, e.g. `tests/run.sh mount` runs only tests whose name contains "mount".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+# FUSE: the mount tests need /dev/fuse, root, and fusermount3 (fuser's unmount fallback).
+if ! command -v fusermount3 >/dev/null 2>&1; then
+    log "installing fuse3"
+    if [ "$(id -u)" -eq 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q fuse3 >/dev/null \
+            || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q fuse3 >/dev/null; }
+    else
+        echo "fusermount3 is missing and we are not root: install the fuse3 package" >&2
+        exit 1
+    fi
+fi
+# A last-resort safety net: the kernel aborts a FUSE request nobody answers (kernel >= 6.14).
+if [ -w /proc/sys/fs/fuse/default_request_timeout ]; then
+    echo 120 > /proc/sys/fs/fuse/default_request_timeout || true
+fi
+
+# Python venv with the official clients (pinned), reused when its requirements did not change.
+venv="$root/.venv"
+req="$root/tests/python/requirements.txt"
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/.requirements"; then
+    log "creating Python venv with the official clients"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$venv/.requirements"
+fi
+export XETFS_TEST_PYTHON="$venv/bin/python"
+# The client tests must talk to loopback only, never to huggingface.co.
+export HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_DISABLE_PROGRESS_BARS=1 HF_XET_TELEMETRY_ENABLED=false
+# Tests that mount must run, not skip: they fail loudly when FUSE is unusable.
+export XETFS_REQUIRE_FUSE=1
+
+log "running tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --profile ci --no-fail-fast "$@"
+    cargo test --doc -q
+else
+    cargo test --no-fail-fast -q "$@"
+fi

@@ -30,9 +30,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "mb" => 1e6,
         "gb" => 1e9,
         "tb" => 1e12,
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "invalid size {s:?}: unknown unit {unit:?} (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)"
-        )),
+        ))
+        }
     };
     let bytes = value * mult;
     if !bytes.is_finite() || bytes > u64::MAX as f64 {

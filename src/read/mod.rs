@@ -1,6 +1,8 @@
 //! The read engine: turns `(file, offset, len)` into verified bytes from the caches or the
 //! network. Usable and benchmarkable without FUSE; the filesystem only calls [`FileReader`].
 
+pub mod engine;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -63,4 +65,18 @@ pub trait FileReader: Send + Sync + 'static {
     fn release(&self, handle: u64) {
         let _ = handle;
     }
+
+    /// Registers a callback the engine calls when bytes of a file it already served turned out to
+    /// be wrong (a failed file-hash check), so the front end can drop its page cache for it.
+    fn set_invalidation_hook(&self, hook: InvalidationHook) {
+        let _ = hook;
+    }
+
+    /// Counters as a JSON object (cache hits, bytes fetched, errors…), for `.xetfs-stats` and logs.
+    fn stats_json(&self) -> String {
+        "{}".to_string()
+    }
 }
+
+/// Called with a file whose previously served bytes must be forgotten by the front end.
+pub type InvalidationHook = Arc<dyn Fn(&FileDesc) + Send + Sync>;

@@ -884,3 +884,47 @@ fn check_reconstruction(
         assert_eq!(got, &data[start..end], "{what}: reassembled bytes");
     }
 }
+
+/// `xetfs hash` on files holding vector inputs prints their file hashes; unreadable files are
+/// reported and make the exit status 1 without stopping the others.
+#[test]
+fn cli_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = Vec::new();
+    let mut expected = Vec::new();
+    for name in ["empty", "hello_world", "splitmix_3MiB", "zeros_1MiB"] {
+        let v = load(&format!("chunking/{name}.json"));
+        let path = dir.path().join(name);
+        std::fs::write(&path, &*generate(&v["input"])).unwrap();
+        args.push(path.clone());
+        expected.push(format!("{}  {}", s(&v["file_hash"]), path.display()));
+    }
+    let missing = dir.path().join("missing");
+    args.insert(1, missing.clone());
+    let exe = env!("CARGO_BIN_EXE_xetfs");
+    let out = std::process::Command::new(exe)
+        .arg("hash")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains(&missing.display().to_string()), "{stderr}");
+    assert!(stderr.contains("No such file or directory"), "{stderr}");
+    assert!(expected[0].starts_with(&"0".repeat(64)));
+
+    let ok = std::process::Command::new(exe)
+        .arg("hash")
+        .args(&args[2..])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let help = std::process::Command::new(exe)
+        .args(["hash", "--help"])
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("FILE"));
+}

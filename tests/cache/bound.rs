@@ -124,3 +124,32 @@ fn entries_bigger_than_the_budget_are_not_stored() {
     assert!(dir_usage(dir.path()) <= budget);
     assert_eq!(cache.usage_bytes(), dir_usage(dir.path()));
 }
+
+#[test]
+fn reopening_with_a_smaller_budget_evicts_the_oldest() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = 100 * KIB;
+    {
+        let cache = open(dir.path(), 4 * MIB);
+        let base = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for x in 0..10 {
+            put(&cache, x, &[0], len);
+            std::fs::File::options()
+                .write(true)
+                .open(cache.block_path(&key(x, 0)))
+                .unwrap()
+                .set_modified(base + std::time::Duration::from_secs(x as u64))
+                .unwrap();
+        }
+    }
+    // Four blocks fit.
+    let budget = 500 * KIB as u64;
+    let cache = open(dir.path(), budget);
+    let on_disk = dir_usage(dir.path());
+    assert!(on_disk <= budget, "{on_disk}");
+    assert_eq!(cache.usage_bytes(), on_disk);
+    assert!(cache.stats().evicted_bytes > 0);
+    for x in 0..10 {
+        assert_eq!(cache.contains(&key(x, 0)), x >= 6, "block {x}");
+    }
+}

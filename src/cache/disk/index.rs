@@ -66,16 +66,16 @@ impl Index {
             .is_some_and(|m| m.mask & slot_bit(index) != 0)
     }
 
-    /// Adds a file found on disk, aged by its mtime; keeps what is already known.
-    pub fn insert_found(&mut self, id: EntryId, size: u64, mask: u64, mtime_secs: u64) {
+    /// Adds a file found on disk, aged by its mtime (µs); keeps what is already known.
+    pub fn insert_found(&mut self, id: EntryId, size: u64, mask: u64, mtime_micros: u64) {
         if self.entries.contains_key(&id) {
             return;
         }
         let meta = Meta {
             size,
             mask,
-            tick: mtime_secs.saturating_mul(1_000_000),
-            mtime_secs,
+            tick: mtime_micros,
+            mtime_secs: mtime_micros / 1_000_000,
         };
         self.put(id, meta);
     }
@@ -232,7 +232,7 @@ mod tests {
         for id in [a, b, c] {
             idx.commit(id, 10, 1);
         }
-        idx.insert_found(old, 10, 1, 1_000);
+        idx.insert_found(old, 10, 1, 1_000_000_000);
         idx.touch(&a);
         let order: Vec<_> = idx.oldest_first().copied().collect();
         assert_eq!(order, vec![old, b, c, a]);

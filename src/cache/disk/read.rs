@@ -154,9 +154,9 @@ pub(super) fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-pub(super) fn mtime_secs(meta: &Metadata) -> u64 {
+pub(super) fn mtime_micros(meta: &Metadata) -> u64 {
     meta.modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs())
+        .map_or(0, |d| d.as_micros() as u64)
 }

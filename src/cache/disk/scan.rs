@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use super::blob;
 use super::block::BlockId;
 use super::index::EntryId;
-use super::read::{mtime_secs, read_header};
+use super::read::{mtime_micros, read_header};
 use super::{Counters, Inner};
 use crate::xet::MerkleHash;
 
@@ -22,6 +22,10 @@ pub(super) fn run(inner: &Inner) {
     }
     if let Err(e) = scan_blobs(inner) {
         tracing::warn!(error = %e, "disk cache scan of blobs failed");
+    }
+    if !cancelled(inner) {
+        // Opened with a smaller budget than last time.
+        inner.shrink_to_budget();
     }
     let index = inner.index.lock();
     tracing::debug!(
@@ -92,7 +96,7 @@ fn index_block(inner: &Inner, id: &BlockId, path: &Path) {
             inner
                 .index
                 .lock()
-                .insert_found(entry, meta.len(), header.mask(), mtime_secs(&meta));
+                .insert_found(entry, meta.len(), header.mask(), mtime_micros(&meta));
         }
         Ok((_, Err(why))) => {
             tracing::warn!(path = %path.display(), %why, "deleting invalid disk cache block");
@@ -151,7 +155,7 @@ fn index_blob(inner: &Inner, name: [u8; 32], path: &Path) {
             inner
                 .index
                 .lock()
-                .insert_found(entry, meta.len(), 0, mtime_secs(&meta));
+                .insert_found(entry, meta.len(), 0, mtime_micros(&meta));
         }
         Ok((_, false)) => {
             tracing::warn!(path = %path.display(), "deleting invalid cached blob");

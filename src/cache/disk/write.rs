@@ -9,9 +9,10 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 
 use bytes::Bytes;
+use parking_lot::MutexGuard;
 
 use super::block::{self, slot_bit, BlockId, CHUNKS_PER_BLOCK};
-use super::index::{EntryId, Meta};
+use super::index::{EntryId, Index, Meta};
 use super::{Counters, DiskChunk, Inner, LOCK_STRIPES};
 use crate::cache::ChunkKey;
 use crate::xet::MerkleHash;
@@ -242,37 +243,59 @@ impl Inner {
 
     /// Accounts `size` bytes for `entry`, first evicting least recently used files until that
     /// fits the budget. Returns what to restore if the write fails; `None` when it cannot fit.
-    /// The caller holds `entry`'s lock; victims are taken only when their lock is free (or is
-    /// that same stripe), so eviction never deletes a file someone is rewriting.
+    /// The caller holds `entry`'s lock.
     fn reserve(&self, entry: EntryId, size: u64) -> Option<Option<Meta>> {
         if size > self.budget {
             return None;
         }
-        let own_stripe = entry.stripe(LOCK_STRIPES);
         loop {
             let mut index = self.index.lock();
             if index.fits(&entry, size, self.budget) {
                 return Some(index.reserve(entry, size));
             }
-            let (victim, guard) = index.oldest_first().find_map(|v| {
-                let stripe = v.stripe(LOCK_STRIPES);
-                if *v == entry {
-                    None
-                } else if stripe == own_stripe {
-                    Some((*v, None))
-                } else {
-                    self.stripes[stripe].try_lock().map(|g| (*v, Some(g)))
-                }
-            })?;
-            let meta = index.remove(&victim).expect("victim comes from the index");
-            drop(index);
-            let path = self.path_of(&victim);
-            if let Err(e) = self.layout.delete(&path) {
-                tracing::warn!(path = %path.display(), error = %e, "could not evict cache file");
+            if !self.evict_oldest(index, Some(entry)) {
+                return None;
             }
-            Counters::add(&self.counters.evicted_bytes, meta.size);
-            drop(guard);
         }
+    }
+
+    /// Evicts until usage is within the budget (after opening with a smaller budget).
+    pub(super) fn shrink_to_budget(&self) {
+        loop {
+            let index = self.index.lock();
+            if index.usage() <= self.budget || !self.evict_oldest(index, None) {
+                return;
+            }
+        }
+    }
+
+    /// Deletes the least recently used file other than `held` (whose lock the caller holds).
+    /// Victims are taken only when their lock is free (or is `held`'s stripe), so eviction never
+    /// deletes a file someone is rewriting. False when nothing can be evicted.
+    fn evict_oldest(&self, mut index: MutexGuard<'_, Index>, held: Option<EntryId>) -> bool {
+        let own_stripe = held.map(|e| e.stripe(LOCK_STRIPES));
+        let victim = index.oldest_first().find_map(|v| {
+            let stripe = v.stripe(LOCK_STRIPES);
+            if Some(*v) == held {
+                None
+            } else if Some(stripe) == own_stripe {
+                Some((*v, None))
+            } else {
+                self.stripes[stripe].try_lock().map(|g| (*v, Some(g)))
+            }
+        });
+        let Some((victim, guard)) = victim else {
+            return false;
+        };
+        let meta = index.remove(&victim).expect("victim comes from the index");
+        drop(index);
+        let path = self.path_of(&victim);
+        if let Err(e) = self.layout.delete(&path) {
+            tracing::warn!(path = %path.display(), error = %e, "could not evict cache file");
+        }
+        Counters::add(&self.counters.evicted_bytes, meta.size);
+        drop(guard);
+        true
     }
 
     pub(super) fn write_error(&self, e: io::Error) -> io::Error {

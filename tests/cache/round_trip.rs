@@ -87,15 +87,28 @@ fn mark_proven_and_remove_rewrite_blocks() {
     let cache = open(dir.path(), 64 * MIB);
     put(&cache, 1, &[1, 2, 3], 100);
     cache.mark_proven(&xorb(1), &[2, 3, 9]).unwrap();
-    let proven: Vec<bool> = [1, 2, 3]
+    let flags: Vec<bool> = [1, 2, 3]
         .iter()
         .map(|&i| cache.get(&key(1, i)).unwrap().proven)
         .collect();
-    assert_eq!(proven, [false, true, true]);
+    assert_eq!(flags, [false, true, true]);
 
-    // Putting the same chunk unproven again keeps the proof of an unchanged hash.
+    // Putting the same chunk unproven again keeps the proof and writes nothing.
+    let written = cache.stats().written_bytes;
     put(&cache, 1, &[2], 100);
     assert!(cache.get(&key(1, 2)).unwrap().proven);
+    assert_eq!(cache.stats().written_bytes, written);
+    // A put that brings a proof records it.
+    let mut proven = chunk(&key(1, 1), 100);
+    proven.proven = true;
+    cache.put(&xorb(1), &[(1, proven)]).unwrap();
+    assert!(cache.get(&key(1, 1)).unwrap().proven);
+    assert!(cache.stats().written_bytes > written);
+    cache.put(&xorb(1), &[(1, chunk(&key(1, 1), 100))]).unwrap();
+    assert!(
+        cache.get(&key(1, 1)).unwrap().proven,
+        "an unproven copy never clears a proof"
+    );
 
     cache.remove(&key(1, 2));
     assert!(cache.get(&key(1, 2)).is_none() && !cache.contains(&key(1, 2)));

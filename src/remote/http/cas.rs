@@ -69,8 +69,8 @@ impl HttpRemote {
             .await
     }
 
-    /// GET `{casUrl}{path}` with the CAS token (retried). A 401 refreshes the token and repeats
-    /// once; statuses in `pass` are returned instead of turned into errors.
+    /// GET `{casUrl}{path}` with `token` (retried). A 401 refreshes the token and repeats once;
+    /// statuses in `pass` are returned instead of turned into errors.
     async fn cas_get(
         &self,
         scope: &RepoScope,
@@ -78,10 +78,13 @@ impl HttpRemote {
         path: &str,
         range: Option<&Range<u64>>,
         pass: &[u16],
+        mut token: Arc<CasToken>,
     ) -> Result<(CasReply, Arc<CasToken>), RemoteError> {
         let mut rejected: Option<String> = None;
         loop {
-            let token = self.cas_token(scope, rejected.as_deref()).await?;
+            if rejected.is_some() {
+                token = self.cas_token(scope, rejected.as_deref()).await?;
+            }
             let url = format!("{}{}", token.cas_url, path);
             let (token_ref, url) = (&token, url.as_str());
             let reply = self
@@ -137,19 +140,17 @@ impl HttpRemote {
                 "{what}: empty range requested"
             )));
         }
-        let known_v1_only = {
-            // The CAS URL is only known with a token; an unknown one is assumed to speak v2.
-            let token = self.cas_token(scope, None).await?;
-            self.v1_only.lock().contains(&token.cas_url)
-        };
-        if !known_v1_only {
+        let mut token = self.cas_token(scope, None).await?;
+        if !self.v1_only.lock().contains(&token.cas_url) {
             let path = format!("/v2/reconstructions/{file}");
+            let pass = [404, 501];
             match self
-                .cas_get(scope, &what, &path, Some(&range), &[404, 501])
+                .cas_get(scope, &what, &path, Some(&range), &pass, token)
                 .await?
             {
                 (CasReply::Body(body), _) => return parse_reconstruction(&body, false, &what),
-                (CasReply::Status(status), token) => {
+                (CasReply::Status(status), t) => {
+                    token = t;
                     tracing::debug!(%what, %status, "v2 reconstruction unavailable, trying v1");
                     // 501 says "no v2" outright; a 404 may also mean "no such file", so it
                     // is remembered only when v1 then answers.
@@ -160,7 +161,9 @@ impl HttpRemote {
             }
         }
         let path = format!("/v1/reconstructions/{file}");
-        let (reply, token) = self.cas_get(scope, &what, &path, Some(&range), &[]).await?;
+        let (reply, token) = self
+            .cas_get(scope, &what, &path, Some(&range), &[], token)
+            .await?;
         self.v1_only.lock().insert(token.cas_url.clone());
         match reply {
             CasReply::Body(body) => parse_reconstruction(&body, true, &what),
@@ -173,16 +176,14 @@ impl HttpRemote {
         scope: &RepoScope,
         xorb: &MerkleHash,
     ) -> Result<Option<Vec<(MerkleHash, u32)>>, RemoteError> {
-        {
-            let token = self.cas_token(scope, None).await?;
-            if self.no_chunk_hashes.lock().contains(&token.cas_url) {
-                return Ok(None);
-            }
+        let token = self.cas_token(scope, None).await?;
+        if self.no_chunk_hashes.lock().contains(&token.cas_url) {
+            return Ok(None);
         }
         let what = format!("chunk hashes of xorb {xorb}");
         let path = format!("/v1/xorbs/default/{xorb}/chunk-hashes");
         match self
-            .cas_get(scope, &what, &path, None, &[404, 405, 501])
+            .cas_get(scope, &what, &path, None, &[404, 405, 501], token)
             .await?
         {
             (CasReply::Body(body), _) => {

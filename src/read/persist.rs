@@ -1,38 +1,41 @@
 //! Compact binary form of a file's chunk map, persisted so cached bytes stay readable offline.
 //!
-//! Layout (little-endian): magic `XFSCMAP1`, file size u64, verified u8, extent count u32, then
-//! per extent: start u64, xorb (32 raw bytes), chunk start u32, chunk end u32, has-hashes u8,
-//! one u32 length per chunk, and one 32-byte hash per chunk when has-hashes is 1. Only extents
-//! with known chunk lengths are stored. The metadata store adds a checksum around it; the decoder
-//! still bounds every count by the input so a damaged file cannot cause a huge allocation.
+//! Layout (little-endian): magic `XFSCMAP2`, file size u64, verified u8, extent count u32, then
+//! per extent: start u64, len u64, xorb (32 raw bytes), chunk start u32, chunk end u32, known
+//! count u32, and per known chunk its length u32 and hash (32 raw bytes). Only extents with known
+//! chunks are stored. The metadata store adds a checksum around it; the decoder still bounds
+//! every count by the input so a damaged file cannot cause a huge allocation.
 
 use std::sync::Arc;
 
-use super::chunk_map::{ChunkMap, Extent};
+use super::chunk_map::{ChunkInfo, ChunkMap, Extent};
 use crate::xet::reconstruction::ChunkRange;
 use crate::xet::MerkleHash;
 
-const MAGIC: &[u8; 8] = b"XFSCMAP1";
+const MAGIC: &[u8; 8] = b"XFSCMAP2";
 
 pub fn encode(map: &ChunkMap, verified: bool) -> Vec<u8> {
     let extents: Vec<&Extent> = map.known_extents().collect();
-    let mut out = Vec::with_capacity(32 + extents.len() * 64);
+    let mut out = Vec::with_capacity(
+        32 + extents
+            .iter()
+            .map(|e| 64 + e.known.len() * 36)
+            .sum::<usize>(),
+    );
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&map.size().to_le_bytes());
     out.push(u8::from(verified));
     out.extend_from_slice(&(extents.len() as u32).to_le_bytes());
     for e in extents {
-        let lens = e.chunk_lens.as_ref().expect("known extents have lengths");
         out.extend_from_slice(&e.start.to_le_bytes());
+        out.extend_from_slice(&e.len.to_le_bytes());
         out.extend_from_slice(e.xorb.as_bytes());
         out.extend_from_slice(&e.chunks.start.to_le_bytes());
         out.extend_from_slice(&e.chunks.end.to_le_bytes());
-        out.push(u8::from(e.chunk_hashes.is_some()));
-        for l in lens.iter() {
-            out.extend_from_slice(&l.to_le_bytes());
-        }
-        for h in e.chunk_hashes.iter().flat_map(|h| h.iter()) {
-            out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(&(e.known.len() as u32).to_le_bytes());
+        for c in e.known.iter() {
+            out.extend_from_slice(&c.len.to_le_bytes());
+            out.extend_from_slice(c.hash.as_bytes());
         }
     }
     out
@@ -50,33 +53,24 @@ pub fn decode(bytes: &[u8], size: u64) -> Option<(ChunkMap, bool)> {
     let mut map = ChunkMap::new(size);
     for _ in 0..count {
         let start = r.u64()?;
+        let len = r.u64()?;
         let xorb = MerkleHash::from_slice(r.take(32)?)?;
         let chunks = ChunkRange::new(r.u32()?, r.u32()?);
-        let has_hashes = r.u8()? == 1;
-        let n = chunks.len() as usize;
-        if chunks.is_empty() || r.0.len() < n * 4 {
+        let n = r.u32()? as usize;
+        if n > r.0.len() / 36 {
             return None;
         }
-        let lens: Vec<u32> = (0..n).map(|_| r.u32()).collect::<Option<_>>()?;
-        let hashes = if has_hashes {
-            if r.0.len() < n * 32 {
-                return None;
-            }
-            let v: Vec<MerkleHash> = (0..n)
-                .map(|_| r.take(32).and_then(MerkleHash::from_slice))
-                .collect::<Option<_>>()?;
-            Some(Arc::from(v))
-        } else {
-            None
-        };
-        let len = lens.iter().map(|&l| u64::from(l)).sum();
+        let known: Vec<ChunkInfo> = (0..n)
+            .map(|_| {
+                Some(ChunkInfo {
+                    len: r.u32()?,
+                    hash: MerkleHash::from_slice(r.take(32)?)?,
+                })
+            })
+            .collect::<Option<_>>()?;
         map.insert(Extent {
-            start,
-            len,
-            xorb,
-            chunks,
-            chunk_lens: Some(Arc::from(lens)),
-            chunk_hashes: hashes,
+            known: Arc::from(known),
+            ..Extent::new(start, len, xorb, chunks)
         })
         .ok()?;
     }
@@ -109,29 +103,34 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
+    fn info(len: u32, h: u8) -> ChunkInfo {
+        ChunkInfo {
+            len,
+            hash: MerkleHash::from_bytes([h; 32]),
+        }
+    }
+
     fn sample() -> ChunkMap {
         let mut m = ChunkMap::new(1000);
+        let x = MerkleHash::from_bytes([7; 32]);
         m.insert(Extent {
-            start: 0,
-            len: 300,
-            xorb: MerkleHash::from_bytes([7; 32]),
-            chunks: ChunkRange::new(2, 4),
-            chunk_lens: Some(Arc::from(vec![100u32, 200])),
-            chunk_hashes: Some(Arc::from(vec![
-                MerkleHash::from_bytes([1; 32]),
-                MerkleHash::from_bytes([2; 32]),
-            ])),
+            known: Arc::from(vec![info(100, 1), info(200, 2)]),
+            ..Extent::new(0, 300, x, ChunkRange::new(2, 4))
         })
         .unwrap();
-        // Unknown lengths are not persisted.
+        // A partly known extent keeps its term length.
         m.insert(Extent {
-            start: 300,
-            len: 700,
-            xorb: MerkleHash::from_bytes([8; 32]),
-            chunks: ChunkRange::new(0, 9),
-            chunk_lens: None,
-            chunk_hashes: None,
+            known: Arc::from(vec![info(50, 3)]),
+            ..Extent::new(300, 500, x, ChunkRange::new(4, 9))
         })
+        .unwrap();
+        // Nothing known: not persisted.
+        m.insert(Extent::new(
+            800,
+            200,
+            MerkleHash::from_bytes([8; 32]),
+            ChunkRange::new(0, 3),
+        ))
         .unwrap();
         m
     }
@@ -141,11 +140,13 @@ mod tests {
         let bytes = encode(&sample(), true);
         let (back, verified) = decode(&bytes, 1000).unwrap();
         assert!(verified);
-        assert_eq!(back.extent_count(), 1);
+        assert_eq!(back.extent_count(), 2);
         let c = back.chunk_at(150).unwrap();
-        assert_eq!((c.key.index, c.offset, c.len), (3, 100, 200));
-        assert_eq!(c.hash, Some(MerkleHash::from_bytes([2; 32])));
-        assert_eq!(back.gaps(0..1000), vec![300..1000]);
+        assert_eq!((c.key.index, c.offset, c.info.len), (3, 100, 200));
+        assert_eq!(c.info.hash, MerkleHash::from_bytes([2; 32]));
+        assert_eq!(back.chunk_at(320).unwrap().key.index, 4);
+        assert!(back.chunk_at(360).is_none());
+        assert_eq!(back.gaps(0..1000), vec![800..1000]);
     }
 
     #[test]
@@ -158,9 +159,9 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(decode(&longer, 1000).is_none());
-        // A lying chunk count must not allocate or panic.
+        // A lying known count must not allocate or panic.
         let mut lying = bytes.clone();
-        let at = 8 + 8 + 1 + 4 + 8 + 32 + 4;
+        let at = 8 + 8 + 1 + 4 + 8 + 8 + 32 + 4 + 4;
         lying[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(decode(&lying, 1000).is_none());
     }

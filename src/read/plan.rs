@@ -113,14 +113,7 @@ pub async fn plan_window(
     {
         let mut map = st.map.write();
         for term in &answer.terms {
-            let extent = Extent {
-                start: pos,
-                len: u64::from(term.unpacked_length),
-                xorb: term.hash,
-                chunks: term.range,
-                chunk_lens: None,
-                chunk_hashes: None,
-            };
+            let extent = Extent::new(pos, u64::from(term.unpacked_length), term.hash, term.range);
             pos += extent.len;
             map.insert(extent)
                 .map_err(|e| protocol(format!("reconstruction of {}: {e}", st.hash)))?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use super::chunk_map::Extent;
+use super::chunk_map::{ChunkInfo, Extent};
 use super::engine::Core;
 use super::fetch::FetchError;
 use super::plan::{ensure_planned, plan_window};
@@ -22,11 +22,11 @@ use crate::remote::RemoteError;
 use crate::xet::chunk::decode_record;
 use crate::xet::MerkleHash;
 
-/// An extent with unknown chunk lengths this much larger than the read is not fetched whole for
-/// it: the read gets a narrow reconstruction of its own (no whole-xorb fetch for a small read).
-const WIDE_EXTENT: u64 = 16 << 20;
-/// A signed range this much larger than the chunks needed from it is re-planned narrowly.
+/// A signed range this much larger than the bytes still needed is not fetched for them: the read
+/// gets a narrow reconstruction of its own (no whole-xorb fetch for a small random read).
 const WIDE_FETCH: u64 = 16 << 20;
+/// Chunks asked for at once while walking chunks whose lengths are not known yet.
+const BATCH: usize = 32;
 
 /// Why one attempt at a read failed, and whether another attempt can help.
 enum Failure {
@@ -116,7 +116,7 @@ async fn read_once(
     ensure_planned(core, file, st, start..end).await?;
     let mut out = BytesMut::with_capacity((end - start) as usize);
     let mut pos = start;
-    let mut narrowed = false;
+    let mut may_narrow = true;
     while pos < end {
         let extent = st
             .map
@@ -125,22 +125,28 @@ async fn read_once(
             .cloned()
             .ok_or_else(|| protocol(format!("no chunk holds byte {pos} of {}", file.path)))?;
         let seg_end = end.min(extent.end());
-        if extent.chunk_lens.is_some() {
-            copy_known(core, file, st, &extent, pos, seg_end, &mut out).await?;
-        } else if !narrowed && extent.len > WIDE_EXTENT.max(4 * (seg_end - pos)) {
-            narrowed = true;
-            plan_window(core, file, st, pos..seg_end).await?;
-            continue;
-        } else {
-            copy_learning(core, file, st, &extent, pos, seg_end, &mut out).await?;
-        }
-        pos = seg_end;
+        let reached = copy_segment(
+            core,
+            file,
+            st,
+            &extent,
+            pos,
+            seg_end,
+            &mut out,
+            &mut may_narrow,
+        )
+        .await?;
+        debug_assert_eq!(out.len() as u64, reached - start);
+        pos = reached;
     }
     Ok(out.freeze())
 }
 
-/// Copies `[pos, seg_end)` from an extent whose chunk layout is known: only the chunks needed.
-async fn copy_known(
+/// Copies bytes `[pos, seg_end)` from one extent, walking its chunks front to back from the
+/// first one needed (or the first whose length is not known yet). Returns how far `out` got:
+/// `seg_end`, or less when a narrower window was planned instead and the caller must look again.
+#[allow(clippy::too_many_arguments)]
+async fn copy_segment(
     core: &Arc<Core>,
     file: &Arc<FileDesc>,
     st: &Arc<XetFileState>,
@@ -148,73 +154,118 @@ async fn copy_known(
     pos: u64,
     seg_end: u64,
     out: &mut BytesMut,
-) -> Result<(), Failure> {
-    let placed: Vec<(u32, u64, u32)> = extent
-        .chunks_with_offsets()
-        .expect("lengths are known")
-        .filter(|&(_, off, len)| off + u64::from(len) > pos && off < seg_end)
-        .collect();
-    let (Some(first), Some(last)) = (placed.first(), placed.last()) else {
-        return Err(protocol(format!(
-            "extent of {} has no chunk at {pos}",
-            file.path
-        )));
-    };
-    let replan = first.1..last.1 + u64::from(last.2);
-    let keys: Vec<ChunkKey> = placed.iter().map(|p| extent.key(p.0)).collect();
-    let chunks = get_chunks(core, file, st, &keys, replan).await?;
-    for ((index, off, len), chunk) in placed.iter().zip(&chunks) {
-        if chunk.data.len() != *len as usize {
+    may_narrow: &mut bool,
+) -> Result<u64, Failure> {
+    let (mut index, mut off) = extent.resume_point(pos);
+    let first_new = extent.chunks.start + extent.known.len() as u32;
+    let mut learned: Vec<ChunkInfo> = Vec::new();
+    while off < seg_end {
+        if index >= extent.chunks.end {
             return Err(Failure::Integrity {
                 msg: format!(
-                    "chunk {index} of xorb {} has {} bytes, the file layout says {len}",
+                    "chunks {}..{} of xorb {} end at byte {off} of {}, before the term's end {}",
+                    extent.chunks.start,
+                    extent.chunks.end,
                     extent.xorb,
-                    chunk.data.len()
+                    file.path,
+                    extent.end()
                 ),
-                purge: vec![extent.key(*index)],
+                purge: (first_new..index).map(|i| extent.key(i)).collect(),
             });
         }
-        copy_overlap(out, &chunk.data, *off, pos, seg_end);
+        let n = known_count(extent, index, seg_end)
+            .unwrap_or(BATCH)
+            .min((extent.chunks.end - index) as usize);
+        let keys: Vec<ChunkKey> = (index..index + n as u32).map(|i| extent.key(i)).collect();
+        let Some(slots) = slots(
+            core,
+            file,
+            st,
+            &keys,
+            seg_end - off,
+            off..seg_end,
+            may_narrow,
+        )
+        .await?
+        else {
+            learn(st, file, extent, first_new, &learned)?;
+            return Ok(off.max(pos));
+        };
+        for (key, slot) in keys.iter().zip(slots) {
+            let chunk = slot.take().await?;
+            let len = chunk.data.len() as u64;
+            match extent.info(key.index) {
+                Some(info) if u64::from(info.len) != len => {
+                    return Err(Failure::Integrity {
+                        msg: format!(
+                            "chunk {} of xorb {} has {len} bytes, {} were learned before",
+                            key.index, key.xorb, info.len
+                        ),
+                        purge: vec![*key],
+                    })
+                }
+                Some(_) => {}
+                None => learned.push(ChunkInfo {
+                    len: len as u32,
+                    hash: chunk.hash,
+                }),
+            }
+            copy_overlap(out, &chunk.data, off, pos, seg_end);
+            off += len;
+            index += 1;
+            if off > extent.end() {
+                return Err(Failure::Integrity {
+                    msg: format!(
+                        "chunks of xorb {} run past the end of their term in {}",
+                        extent.xorb, file.path
+                    ),
+                    purge: (first_new..index).map(|i| extent.key(i)).collect(),
+                });
+            }
+            if off >= seg_end {
+                break;
+            }
+        }
     }
-    Ok(())
+    learn(st, file, extent, first_new, &learned)?;
+    Ok(seg_end)
 }
 
-/// Copies from an extent whose chunk lengths are not known yet: gets all its chunks, checks they
-/// add up to the term's length, and records the layout.
-async fn copy_learning(
-    core: &Arc<Core>,
-    file: &Arc<FileDesc>,
+/// How many chunks from `index` on are needed to reach `seg_end`, when all of them are known.
+fn known_count(extent: &Extent, index: u32, seg_end: u64) -> Option<usize> {
+    let mut n = 0;
+    for (i, off, info) in extent.known_chunks() {
+        if i < index {
+            continue;
+        }
+        n += 1;
+        if off + u64::from(info.len) >= seg_end {
+            return Some(n);
+        }
+    }
+    None
+}
+
+/// Records chunks learned from `first` on; a contradiction with the term is an integrity error.
+fn learn(
     st: &Arc<XetFileState>,
+    file: &Arc<FileDesc>,
     extent: &Extent,
-    pos: u64,
-    seg_end: u64,
-    out: &mut BytesMut,
+    first: u32,
+    learned: &[ChunkInfo],
 ) -> Result<(), Failure> {
-    let keys: Vec<ChunkKey> = (extent.chunks.start..extent.chunks.end)
-        .map(|i| extent.key(i))
-        .collect();
-    let chunks = get_chunks(core, file, st, &keys, extent.start..extent.end()).await?;
-    let lens: Vec<u32> = chunks.iter().map(|c| c.data.len() as u32).collect();
-    let hashes: Vec<MerkleHash> = chunks.iter().map(|c| c.hash).collect();
-    let learned = st.map.write().set_lens(
-        extent.start,
-        &extent.xorb,
-        extent.chunks,
-        lens.into(),
-        Some(hashes.into()),
-    );
-    if let Err(e) = learned {
+    if learned.is_empty() {
+        return Ok(());
+    }
+    if let Err(e) = st.map.write().learn(extent, first, learned) {
         return Err(Failure::Integrity {
             msg: format!("{}: {e}", file.path),
-            purge: keys,
+            purge: (first..first + learned.len() as u32)
+                .map(|i| extent.key(i))
+                .collect(),
         });
     }
     st.changed();
-    let mut off = extent.start;
-    for chunk in &chunks {
-        copy_overlap(out, &chunk.data, off, pos, seg_end);
-        off += chunk.data.len() as u64;
-    }
     Ok(())
 }
 
@@ -227,109 +278,119 @@ fn copy_overlap(out: &mut BytesMut, data: &[u8], off: u64, pos: u64, end: u64) {
     }
 }
 
-/// Gets chunks from the memory cache, the disk cache, fetches under way, or new fetches.
-/// `replan` is the file range holding them, re-planned when no signed URL covers them.
-async fn get_chunks(
+/// A chunk that is here, or on its way.
+enum Slot {
+    Ready(CachedChunk),
+    Pending(tokio::sync::oneshot::Receiver<Result<CachedChunk, FetchError>>),
+}
+
+impl Slot {
+    async fn take(self) -> Result<CachedChunk, Failure> {
+        match self {
+            Slot::Ready(c) => Ok(c),
+            Slot::Pending(rx) => Ok(rx.await.map_err(|_| {
+                Failure::Read(ReadError::Internal("fetch ended without an answer".into()))
+            })??),
+        }
+    }
+}
+
+/// Finds each chunk in the memory cache, the disk cache or a fetch under way, and starts fetches
+/// for the rest. When a chunk has no signed range, or only one far wider than the `need` bytes
+/// still wanted, it plans the narrower window `replan` instead (once per read) and returns
+/// `None`. The answer may be shorter than `keys` when the chunks after some point have no signed
+/// range: they were not needed by the window that was planned.
+async fn slots(
     core: &Arc<Core>,
     file: &Arc<FileDesc>,
     st: &Arc<XetFileState>,
     keys: &[ChunkKey],
+    need: u64,
     replan: Range<u64>,
-) -> Result<Vec<CachedChunk>, Failure> {
-    let mut got: Vec<Option<CachedChunk>> = keys.iter().map(|k| core.mem.get(k)).collect();
+    may_narrow: &mut bool,
+) -> Result<Option<Vec<Slot>>, Failure> {
+    let mut slots: Vec<Option<Slot>> = keys
+        .iter()
+        .map(|k| core.mem.get(k).map(Slot::Ready))
+        .collect();
     EngineStats::add(
         &core.stats.mem_hits,
-        got.iter().filter(|c| c.is_some()).count() as u64,
+        slots.iter().filter(|s| s.is_some()).count() as u64,
     );
     if let Some(disk) = &core.disk {
-        let wanted: Vec<(usize, ChunkKey)> = missing(&got)
+        let wanted: Vec<(usize, ChunkKey)> = empty(&slots)
             .filter(|&i| disk.contains(&keys[i]))
             .map(|i| (i, keys[i]))
             .collect();
         if !wanted.is_empty() {
             for (i, chunk) in read_from_disk(core, disk.clone(), wanted).await {
-                got[i] = Some(chunk);
+                slots[i] = Some(Slot::Ready(chunk));
             }
         }
     }
-    let mut waits = Vec::new();
-    let mut need = Vec::new();
-    for i in missing(&got).collect::<Vec<_>>() {
+    let mut need_net = Vec::new();
+    for i in empty(&slots).collect::<Vec<_>>() {
         match core.fetcher.join(&keys[i]) {
             Some(rx) => {
                 EngineStats::inc(&core.stats.inflight_joins);
-                waits.push((i, rx));
+                slots[i] = Some(Slot::Pending(rx));
             }
-            None => need.push(i),
+            None => need_net.push(i),
         }
     }
-    if !need.is_empty() {
-        for (descriptor, idxs) in descriptors_for(core, file, st, keys, &need, replan).await? {
+    if !need_net.is_empty() {
+        let mut groups: HashMap<(MerkleHash, u64, u64), (Descriptor, Vec<usize>)> = HashMap::new();
+        let mut first_unplanned = None;
+        for &i in &need_net {
+            match core.url_book.find(&keys[i].xorb, keys[i].index) {
+                Some(d) => {
+                    groups
+                        .entry((d.xorb, d.bytes.start, d.bytes.end))
+                        .or_insert_with(|| (d, Vec::new()))
+                        .1
+                        .push(i);
+                }
+                None => {
+                    first_unplanned.get_or_insert(i);
+                }
+            }
+        }
+        let too_wide = groups
+            .values()
+            .any(|(d, _)| d.bytes.len() > WIDE_FETCH.max(4 * need));
+        if (first_unplanned.is_some() || too_wide) && *may_narrow {
+            *may_narrow = false;
+            plan_window(core, file, st, replan).await?;
+            return Ok(None);
+        }
+        for (descriptor, idxs) in groups.into_values() {
+            let idxs: Vec<usize> = idxs
+                .into_iter()
+                .filter(|&i| first_unplanned.is_none_or(|u| i < u))
+                .collect();
             let want: Vec<u32> = idxs.iter().map(|&i| keys[i].index).collect();
             let rxs = core.fetcher.fetch(&file.scope, descriptor, &want);
-            waits.extend(idxs.into_iter().zip(rxs));
-        }
-    }
-    for (i, rx) in waits {
-        let chunk = rx.await.map_err(|_| {
-            Failure::Read(ReadError::Internal("fetch ended without an answer".into()))
-        })??;
-        got[i] = Some(chunk);
-    }
-    Ok(got
-        .into_iter()
-        .map(|c| c.expect("every chunk was resolved above"))
-        .collect())
-}
-
-fn missing(got: &[Option<CachedChunk>]) -> impl Iterator<Item = usize> + '_ {
-    got.iter()
-        .enumerate()
-        .filter(|(_, c)| c.is_none())
-        .map(|(i, _)| i)
-}
-
-/// Groups the needed chunks by the signed range to fetch them with, re-planning (once) when a
-/// chunk has no live signed range or the only one is far wider than what is needed.
-async fn descriptors_for(
-    core: &Arc<Core>,
-    file: &Arc<FileDesc>,
-    st: &Arc<XetFileState>,
-    keys: &[ChunkKey],
-    need: &[usize],
-    replan: Range<u64>,
-) -> Result<Vec<(Descriptor, Vec<usize>)>, Failure> {
-    let mut replanned = false;
-    loop {
-        let mut groups: HashMap<(MerkleHash, u64, u64), (Descriptor, Vec<usize>)> = HashMap::new();
-        let mut unplanned = false;
-        for &i in need {
-            match core.url_book.find(&keys[i].xorb, keys[i].index) {
-                Some(d) => groups
-                    .entry((d.xorb, d.bytes.start, d.bytes.end))
-                    .or_insert_with(|| (d, Vec::new()))
-                    .1
-                    .push(i),
-                None => unplanned = true,
+            for (i, rx) in idxs.into_iter().zip(rxs) {
+                slots[i] = Some(Slot::Pending(rx));
             }
         }
-        let too_wide = groups.values().any(|(d, idxs)| {
-            d.bytes.len()
-                > WIDE_FETCH.max(idxs.len() as u64 * 4 * crate::xet::MAX_CHUNK_SIZE as u64)
-        });
-        if (unplanned || too_wide) && !replanned {
-            replanned = true;
-            plan_window(core, file, st, replan.clone()).await?;
-            continue;
-        }
-        if unplanned {
+        if first_unplanned == Some(0) {
             return Err(protocol(format!(
-                "no signed URL covers the chunks of {} bytes {replan:?}",
-                file.path
+                "no signed URL covers chunk {} of xorb {} for {}",
+                keys[0].index, keys[0].xorb, file.path
             )));
         }
-        return Ok(groups.into_values().collect());
     }
+    // Everything before the first chunk without a signed range is resolved.
+    Ok(Some(slots.into_iter().map_while(|s| s).collect()))
+}
+
+fn empty(slots: &[Option<Slot>]) -> impl Iterator<Item = usize> + '_ {
+    slots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.is_none())
+        .map(|(i, _)| i)
 }
 
 /// Reads chunks from the disk cache and decodes them; what fails is dropped from disk and left
@@ -407,8 +468,8 @@ async fn check_whole_file(
             return Ok(());
         }
         match map.chunk_sequence() {
-            Some(seq) if seq.iter().all(|c| c.hash.is_some()) => seq,
-            _ => return Ok(()),
+            Some(seq) => seq,
+            None => return Ok(()),
         }
     };
     let _one_at_a_time = st.check.lock().await;
@@ -417,7 +478,7 @@ async fn check_whole_file(
     }
     let pairs: Vec<(MerkleHash, u64)> = seq
         .iter()
-        .map(|c| (c.hash.expect("checked above"), u64::from(c.len)))
+        .map(|c| (c.info.hash, u64::from(c.info.len)))
         .collect();
     let id = st.hash;
     let ok = tokio::task::spawn_blocking(move || proves_file(&id, &pairs))

@@ -194,7 +194,12 @@ impl<'a> Ingest<'a> {
     fn chunk_file(&mut self, f: &SourceFile) -> io::Result<(Content, u64)> {
         let file = std::fs::File::open(&f.fs_path)?;
         let mut sha = Sha256::new();
-        let mut leaves = Vec::new();
+        // Streaming merkle tree: memory stays bounded whatever the file size.
+        let mut tree = merkle::MerkleBuilder::new();
+        let mut size = 0u64;
+        if let Some(b) = self.builder.as_mut() {
+            b.start_file();
+        }
         let mut terms: Vec<(usize, ChunkRange, u64)> = Vec::new();
         for chunk in ReaderChunker::new(BufReader::with_capacity(1 << 20, file)) {
             let chunk = chunk?;
@@ -202,7 +207,8 @@ impl<'a> Ingest<'a> {
             let len = chunk.len() as u64;
             sha.update(&chunk);
             let hash = chunk_hash(&chunk);
-            leaves.push((hash, len));
+            tree.push(hash, len);
+            size += len;
             let (slot, index) = match self.dedup.get(&hash) {
                 Some(&at) => at,
                 None => self.add_chunk(hash, &chunk)?,
@@ -218,8 +224,7 @@ impl<'a> Ingest<'a> {
             }
             self.progress.add(len);
         }
-        let size: u64 = leaves.iter().map(|l| l.1).sum();
-        let file_hash = merkle::file_hash(&leaves);
+        let file_hash = tree.file_hash();
         let sha256 = hex::encode(sha.finalize());
         self.summary.files_chunked += 1;
         self.summary.bytes_chunked += size;

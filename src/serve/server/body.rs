@@ -38,8 +38,12 @@ pub struct GateBody {
     pending: Option<Bytes>,
     delay: Option<Pin<Box<Sleep>>>,
     stalled: bool,
+    truncating: bool,
     failed: bool,
 }
+
+/// How long a truncated body waits before the connection is cut (so the part is delivered).
+const FLUSH_BEFORE_CUT: Duration = Duration::from_millis(50);
 
 impl GateBody {
     /// `len` is the announced `Content-Length`, used to place default fault offsets.
@@ -68,6 +72,7 @@ impl GateBody {
             pending: None,
             delay: None,
             stalled: false,
+            truncating: false,
             failed: false,
         }
     }
@@ -90,24 +95,35 @@ impl HttpBody for GateBody {
             if this.failed {
                 return Poll::Ready(None);
             }
-            let mut data = match this.pending.take() {
-                Some(d) => d,
+            if this.truncating {
+                this.failed = true;
+                return Poll::Ready(Some(Err("injected fault: truncated body".into())));
+            }
+            let f = this.faults;
+            let cut_due = f.truncate_at.is_some_and(|at| this.sent >= at);
+            let next = match this.pending.take() {
+                Some(d) => Some(d),
                 None => match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
-                    None => return Poll::Ready(None),
+                    None => None,
                     Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
                     Some(Ok(frame)) => match frame.into_data() {
                         Ok(d) if d.is_empty() => continue,
-                        Ok(d) => d,
+                        Ok(d) => Some(d),
                         Err(frame) => return Poll::Ready(Some(Ok(frame))),
                     },
                 },
             };
-            let f = this.faults;
+            if cut_due {
+                // Let the connection flush what was sent before it is cut: an error raised at
+                // once would discard hyper's unflushed buffer (the head included).
+                this.truncating = true;
+                this.delay = Some(Box::pin(tokio::time::sleep(FLUSH_BEFORE_CUT)));
+                continue;
+            }
+            let Some(mut data) = next else {
+                return Poll::Ready(None);
+            };
             if let Some(at) = f.truncate_at {
-                if this.sent >= at {
-                    this.failed = true;
-                    return Poll::Ready(Some(Err("injected fault: truncated body".into())));
-                }
                 if this.sent + data.len() as u64 > at {
                     data.truncate((at - this.sent) as usize);
                 }
@@ -154,8 +170,13 @@ impl HttpBody for GateBody {
     }
 
     fn is_end_stream(&self) -> bool {
+        // An armed truncation must get the chance to fail the body, even after the last byte.
+        let armed = self.faults.truncate_at.is_some();
         self.failed
-            || (self.pending.is_none() && self.delay.is_none() && self.inner.is_end_stream())
+            || (!armed
+                && self.pending.is_none()
+                && self.delay.is_none()
+                && self.inner.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {

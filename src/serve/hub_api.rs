@@ -22,6 +22,11 @@ pub async fn agent_harnesses() -> Json<Value> {
     Json(json!({ "standardEnvVars": [], "harnesses": {} }))
 }
 
+/// `POST /api/validate-yaml` (README metadata check of `upload_folder`): everything is valid.
+pub async fn validate_yaml() -> Json<Value> {
+    Json(json!({ "errors": [], "warnings": [] }))
+}
+
 pub async fn whoami(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,

@@ -83,6 +83,7 @@ fn classify_hub(segs: &[&str]) -> Endpoint {
         ["_xetfs", "faults"] => Faults,
         ["api", "agent-harnesses"] => AgentHarnesses,
         ["api", "whoami-v2"] => Whoami,
+        ["api", "validate-yaml"] => Other,
         ["api", "repos", "create"] => RepoCreate,
         ["api", kind, _, _, rest @ ..] if kind.ends_with('s') => match rest {
             [] | ["revision", ..] => Revision,

@@ -71,6 +71,15 @@ fn write_with(
     Ok(hex::encode(sha.finalize()))
 }
 
+/// Writes `data` to `path`; returns its SHA-256 (hex).
+fn write_bytes(path: &Path, data: &[u8]) -> io::Result<String> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, data)?;
+    Ok(hex::encode(Sha256::digest(data)))
+}
+
 /// What to generate. Sizes are bytes; 0 leaves the optional files out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SampleSpec {
@@ -187,6 +196,15 @@ pub fn write_model_repo(dir: &Path, spec: &SampleSpec) -> io::Result<SampleRepo>
     let (n, s) = text("empty.bin", String::new())?;
     add("empty.bin", n, s);
 
+    // `dedup/gapped.bin` is `base.bin` with its middle cut out: its terms use two disjoint
+    // chunk ranges of one xorb (a multi-range v2 entry, like the reference's dedup_gap case).
+    let base = splitmix_bytes(seed.wrapping_add(60), 1 << 20);
+    let mut gapped = base[..350_000].to_vec();
+    gapped.extend_from_slice(&base[700_000..]);
+    for (path, data) in [("dedup/base.bin", &base), ("dedup/gapped.bin", &gapped)] {
+        let sha = write_bytes(&dir.join(path), data)?;
+        add(path, data.len() as u64, sha);
+    }
     let mut rng_file = |path: &str, sub: u64, len: u64| -> io::Result<()> {
         let mut g = SplitMix64::new(seed.wrapping_mul(1000).wrapping_add(sub));
         let sha = write_with(&dir.join(path), len, |b, n| g.fill(b, n))?;

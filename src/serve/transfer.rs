@@ -120,6 +120,9 @@ pub async fn get_xorb(
         }
         parts.push((s, e));
     }
+    if parts.len() > 1 {
+        shared.metrics.add("xorb_get_multipart", 1);
+    }
     Ok(ranged_file_response(path, &parts, total))
 }
 

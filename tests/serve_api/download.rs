@@ -455,3 +455,54 @@ async fn chunk_hashes_extension_lists_the_xorb() {
     .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn deduplicated_gaps_give_multi_range_entries() {
+    let t = sample_server(ServeConfig::default()).await;
+    let (token, cas) = t.read_token(REPO, "main").await;
+    let (hash, size) = t.xet_hash("dedup/gapped.bin").await;
+    let rec: ReconstructionV2 = get(
+        &t.http,
+        &format!("{cas}/v2/reconstructions/{hash}"),
+        Some(&token),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let multi = rec
+        .xorbs
+        .values()
+        .flatten()
+        .find(|f| f.ranges.len() >= 2)
+        .expect("a v2 entry with several ranges");
+    // All ranges in one request (HF_XET_CLIENT_ENABLE_MULTIRANGE_FETCHING=true does this).
+    let spec: Vec<String> = multi.ranges.iter().map(|r| r.bytes.http_spec()).collect();
+    let r = get(
+        &t.http,
+        &multi.url,
+        None,
+        Some(&format!("bytes={}", spec.join(","))),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ct.starts_with("multipart/byteranges"), "{ct}");
+    let boundary = ct.split("boundary=").nth(1).unwrap().to_string();
+    let body = r.bytes().await.unwrap();
+    let parts = split_multipart(&body, &boundary);
+    assert_eq!(parts.len(), multi.ranges.len());
+    for (part, d) in parts.iter().zip(&multi.ranges) {
+        let single = fetch_range(&t.http, &multi.url, d.bytes)
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(part.0, format!("bytes {}", d.bytes.http_spec()));
+        assert_eq!(part.1, &single[..]);
+    }
+    assert_eq!(t.server.metrics().counter("xorb_get_multipart"), 1);
+    let local = std::fs::read(t.root_path().join(REPO).join("dedup/gapped.bin")).unwrap();
+    assert_eq!(read_v2(&t.http, &cas, &token, &hash, 0, size).await, local);
+}

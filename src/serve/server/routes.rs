@@ -19,6 +19,7 @@ pub fn hub(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/agent-harnesses", get(hub_api::agent_harnesses))
         .route("/api/whoami-v2", get(hub_api::whoami))
+        .route("/api/validate-yaml", post(hub_api::validate_yaml))
         .route("/api/repos/create", post(upload::create_repo))
         .route(api, get(hub_api::repo_info_main))
         .route(

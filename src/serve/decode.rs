@@ -29,13 +29,19 @@ pub fn decode_file_range(
     let mut skip = plan.offset_into_first_range;
     let mut left = range.end.min(record.size) - range.start;
     for term in &plan.terms {
-        let data = read_term(store, &layouts, term)?;
+        let data = Bytes::from(read_term(store, &layouts, term)?);
         let from = (skip as usize).min(data.len());
         skip -= from as u64;
         let take = ((data.len() - from) as u64).min(left) as usize;
         left -= take as u64;
-        if take > 0 && !emit(Bytes::copy_from_slice(&data[from..from + take])) {
-            return Ok(());
+        // Pieces share the term's buffer: no copy, and the body advances in steady steps.
+        let mut at = from;
+        while at < from + take {
+            let end = (at + super::stream::READ_BLOCK).min(from + take);
+            if !emit(data.slice(at..end)) {
+                return Ok(());
+            }
+            at = end;
         }
         if left == 0 {
             break;

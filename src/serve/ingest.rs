@@ -25,8 +25,8 @@ use crate::xet::reconstruction::{ChunkRange, Term};
 use crate::xet::xorb::XorbBuilder;
 use crate::xet::{chunk_hash, merkle, MerkleHash};
 
-/// Past this many remembered chunks the dedup table starts over (bounds memory: ~64 B each).
-const MAX_DEDUP_ENTRIES: usize = 4 << 20;
+/// Past this many remembered chunks the dedup table starts over (bounds memory: ~80 B each, ~64 GiB of unique data).
+const MAX_DEDUP_ENTRIES: usize = 1 << 20;
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// What one ingest run did.
@@ -190,10 +190,11 @@ impl<'a> Ingest<'a> {
         Ok(out)
     }
 
-    /// Chunks one file; its record is written when its last xorb is.
+    /// Chunks one file; its record is written when its last xorb is. Reading, chunking and
+    /// hashing run on a helper thread, compression and packing on this one: two stages, a few
+    /// chunks apart (bounded memory).
     fn chunk_file(&mut self, f: &SourceFile) -> io::Result<(Content, u64)> {
         let file = std::fs::File::open(&f.fs_path)?;
-        let mut sha = Sha256::new();
         // Streaming merkle tree: memory stays bounded whatever the file size.
         let mut tree = merkle::MerkleBuilder::new();
         let mut size = 0u64;
@@ -201,31 +202,50 @@ impl<'a> Ingest<'a> {
             b.start_file();
         }
         let mut terms: Vec<(usize, ChunkRange, u64)> = Vec::new();
-        for chunk in ReaderChunker::new(BufReader::with_capacity(1 << 20, file)) {
-            let chunk = chunk?;
-            self.check_stop()?;
-            let len = chunk.len() as u64;
-            sha.update(&chunk);
-            let hash = chunk_hash(&chunk);
-            tree.push(hash, len);
-            size += len;
-            let (slot, index) = match self.dedup.get(&hash) {
-                Some(&at) => at,
-                None => self.add_chunk(hash, &chunk)?,
-            };
-            match terms.last_mut() {
-                Some((s, r, n))
-                    if *s == slot && r.end == index && *n + len <= u64::from(u32::MAX) =>
-                {
-                    r.end += 1;
-                    *n += len;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<(Vec<u8>, MerkleHash)>>(16);
+        let sha256 = std::thread::scope(|scope| -> io::Result<String> {
+            let reader = scope.spawn(move || {
+                let mut sha = Sha256::new();
+                for chunk in ReaderChunker::new(BufReader::with_capacity(1 << 20, file)) {
+                    let item = chunk.map(|c| {
+                        sha.update(&c);
+                        let h = chunk_hash(&c);
+                        (c, h)
+                    });
+                    let failed = item.is_err();
+                    // A closed channel means the consumer gave up: stop reading.
+                    if tx.send(item).is_err() || failed {
+                        break;
+                    }
                 }
-                _ => terms.push((slot, ChunkRange::new(index, index + 1), len)),
+                hex::encode(sha.finalize())
+            });
+            for item in rx {
+                let (chunk, hash) = item?;
+                self.check_stop()?;
+                let len = chunk.len() as u64;
+                tree.push(hash, len);
+                size += len;
+                let (slot, index) = match self.dedup.get(&hash) {
+                    Some(&at) => at,
+                    None => self.add_chunk(hash, &chunk)?,
+                };
+                match terms.last_mut() {
+                    Some((s, r, n))
+                        if *s == slot && r.end == index && *n + len <= u64::from(u32::MAX) =>
+                    {
+                        r.end += 1;
+                        *n += len;
+                    }
+                    _ => terms.push((slot, ChunkRange::new(index, index + 1), len)),
+                }
+                self.progress.add(len);
             }
-            self.progress.add(len);
-        }
+            reader
+                .join()
+                .map_err(|_| io::Error::other("chunking thread panicked"))
+        })?;
         let file_hash = tree.file_hash();
-        let sha256 = hex::encode(sha.finalize());
         self.summary.files_chunked += 1;
         self.summary.bytes_chunked += size;
         self.metrics.add("ingest_files", 1);

@@ -238,9 +238,17 @@ async fn xorb_urls_serve_sub_ranges_and_multipart_and_nothing_unsigned() {
         get(&t.http, &later, None, Some("bytes=0-1")).await.status(),
         StatusCode::FORBIDDEN
     );
-    // No Range: exactly the signed bytes.
+    // No Range: exactly the signed bytes (read to the end, so it is not still streaming when
+    // the counters are read below).
     let r = get(&t.http, &f.url, None, None).await;
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    let signed: u64 = f.ranges.iter().map(|r| r.bytes.len()).sum();
+    let body_len = r.bytes().await.unwrap().len() as u64;
+    if f.ranges.len() == 1 {
+        assert_eq!(body_len, signed);
+    } else {
+        assert!(body_len > signed, "multipart framing around {signed} bytes");
+    }
 
     // bytes_sent counts the bodies exactly.
     let before = t.server.metrics().endpoint("xorb_get").bytes_sent;
@@ -505,4 +513,56 @@ async fn deduplicated_gaps_give_multi_range_entries() {
     assert_eq!(t.server.metrics().counter("xorb_get_multipart"), 1);
     let local = std::fs::read(t.root_path().join(REPO).join("dedup/gapped.bin")).unwrap();
     assert_eq!(read_v2(&t.http, &cas, &token, &hash, 0, size).await, local);
+}
+
+#[tokio::test]
+async fn revision_answers_503_until_the_repo_is_readable() {
+    let root = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let repo = root.path().join("org/slow");
+    std::fs::create_dir_all(&repo).unwrap();
+    let data = xetfs::serve::sample::splitmix_bytes(8, 48 << 20);
+    std::fs::write(repo.join("weights.bin"), &data).unwrap();
+    let mut opts = xetfs::serve::ServeOptions::new(root.path(), "127.0.0.1:0".parse().unwrap());
+    opts.state_dir = Some(state.path().to_path_buf());
+    // Not waiting for readiness: poll the way a script would.
+    let server = xetfs::serve::start(opts).await.unwrap();
+    let http = client();
+    let url = format!("{}/api/models/org/slow/revision/main", server.endpoint());
+    let mut not_ready = 0;
+    loop {
+        let r = http.get(&url).send().await.unwrap();
+        if r.status() == StatusCode::OK {
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()["x-error-code"], "RepoNotReady");
+        not_ready += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Once it says 200, the files are there (the ingest finished for this repo).
+    let head = http
+        .head(format!(
+            "{}/org/slow/resolve/main/weights.bin",
+            server.endpoint()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::FOUND);
+    assert_eq!(
+        head.headers()["x-linked-size"],
+        data.len().to_string().as_str()
+    );
+    eprintln!("{not_ready} polls saw the repo still ingesting");
+    // Unknown repos are 404 from the first moment, not 503.
+    let r = http
+        .get(format!(
+            "{}/api/models/org/other/revision/main",
+            server.endpoint()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

@@ -1,7 +1,9 @@
 //! The read engine: turns `(file, offset, len)` into verified bytes from the caches or the
 //! network. Usable and benchmarkable without FUSE; the filesystem only calls [`FileReader`].
 
+pub mod catalog;
 pub mod engine;
+pub mod snapshot;
 
 use std::sync::Arc;
 

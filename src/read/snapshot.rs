@@ -37,6 +37,8 @@ pub struct SnapshotFile {
     pub size: u64,
     /// Git blob id: changes exactly when the content changes.
     pub oid: String,
+    /// When this machine first listed the commit the file came from (its mtime).
+    pub first_seen: SystemTime,
     /// Set at build time unless the listing redacted the Xet hash (then the catalog asks the
     /// Hub once, on first open).
     pub(crate) desc: OnceCell<Arc<FileDesc>>,
@@ -81,7 +83,7 @@ impl RepoSnapshot {
                         tracing::warn!(repo = %scope.repo, path = %entry.path, "duplicate path");
                         continue;
                     }
-                    let file = SnapshotFile::from_entry(&scope, full, entry);
+                    let file = SnapshotFile::from_entry(&scope, first_seen, full, entry);
                     children.insert(name.to_string(), SnapshotEntry::File(Arc::new(file)));
                 }
             }
@@ -116,7 +118,12 @@ impl RepoSnapshot {
 }
 
 impl SnapshotFile {
-    fn from_entry(scope: &RepoScope, path: String, entry: &TreeEntry) -> Self {
+    fn from_entry(
+        scope: &RepoScope,
+        first_seen: SystemTime,
+        path: String,
+        entry: &TreeEntry,
+    ) -> Self {
         let desc = OnceCell::new();
         if !entry.xet_redacted {
             let content = match entry.xet_hash {
@@ -138,6 +145,7 @@ impl SnapshotFile {
             path,
             size: entry.size,
             oid: entry.oid.clone(),
+            first_seen,
             desc,
             lfs_sha256: entry.lfs_sha256.clone(),
         }

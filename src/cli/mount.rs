@@ -14,7 +14,7 @@ use crate::cache::metadata::MetadataStore;
 use crate::fs::{mountinfo, FsConfig, MountConfig, XetFs};
 use crate::read::catalog::Catalog;
 use crate::read::engine::{EngineConfig, ReadEngine};
-use crate::read::FileReader;
+use crate::remote::http::{HttpRemote, RemoteConfig};
 use crate::remote::Remote;
 use crate::util::units::{parse_duration, parse_size};
 
@@ -193,11 +193,11 @@ fn start(s: &MountSettings) -> anyhow::Result<(tokio::runtime::Runtime, crate::f
     std::fs::create_dir_all(&s.cache_dir)
         .with_context(|| format!("cannot create cache directory {}", s.cache_dir.display()))?;
     let remote = build_remote(s)?;
-    let engine = build_reader(
+    let engine = ReadEngine::new(
         remote.clone(),
         EngineConfig {
             memory_cache_bytes: s.memory_cache,
-            cache_dir: Some(s.cache_dir.join("chunks")),
+            cache_dir: Some(s.cache_dir.clone()),
             disk_cache_bytes: s.cache_size,
             read_timeout: s.read_timeout,
             offline: s.offline,
@@ -205,7 +205,8 @@ fn start(s: &MountSettings) -> anyhow::Result<(tokio::runtime::Runtime, crate::f
         },
     )
     .context("starting the read engine")?;
-    let meta = MetadataStore::open(&s.cache_dir.join("metadata")).with_context(|| {
+    // The engine's metadata store: listings live next to its chunk maps (other kinds).
+    let meta = MetadataStore::open(&s.cache_dir.join("meta")).with_context(|| {
         format!(
             "cannot open the metadata cache in {}",
             s.cache_dir.display()
@@ -240,18 +241,13 @@ fn start(s: &MountSettings) -> anyhow::Result<(tokio::runtime::Runtime, crate::f
     Ok((rt, mounted))
 }
 
-fn build_reader(
-    remote: Arc<dyn Remote>,
-    config: EngineConfig,
-) -> anyhow::Result<Arc<dyn FileReader>> {
-    // Pending: `ReadEngine::new(remote, config)` once the engine implements FileReader.
-    let _ = (remote, config, ReadEngine::new);
-    bail!("the read engine is not available in this build yet")
-}
-
+/// The HTTP client: the environment's deadlines (`XETFS_*_TIMEOUT`…), then the flags.
 fn build_remote(s: &MountSettings) -> anyhow::Result<Arc<dyn Remote>> {
-    let _ = (&s.endpoint, &s.token);
-    bail!("the HTTP remote is not available in this build yet")
+    let mut config = RemoteConfig::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
+    config.endpoint = s.endpoint.clone();
+    config.hf_token = s.token.clone();
+    config.offline = s.offline;
+    Ok(Arc::new(HttpRemote::new(config)?))
 }
 
 /// SIGINT, SIGTERM and SIGHUP unmount; the request loop then ends and the process exits.

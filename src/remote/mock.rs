@@ -302,7 +302,7 @@ impl Remote for MockRemote {
             .ok_or_else(|| RemoteError::NotFound(format!("file {file}")))?;
         let plan = plan_range(terms, &state.store, range).map_err(|e| match e {
             PlanError::RangeNotSatisfiable => RemoteError::RangeNotSatisfiable,
-            e @ PlanError::MissingChunk(..) => RemoteError::Protocol(format!("mock: {e}")),
+            e => RemoteError::Protocol(format!("mock: {e}")),
         })?;
         let mut xorbs = std::collections::HashMap::new();
         for (xorb, ranges) in plan.xorb_ranges {

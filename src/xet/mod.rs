@@ -3,18 +3,23 @@
 //!
 //! Byte-level reference: `../shared/docs/xet-protocol.md` (section numbers in comments refer to it).
 
+mod bg4;
 pub mod chunk;
 pub mod chunker;
 pub mod error;
+pub mod file_hash;
 pub mod footer;
 pub mod hash;
+mod lz4;
 pub mod merkle;
 pub mod plan;
 pub mod reconstruction;
+mod records;
 pub mod shard;
 pub mod xorb;
 
 pub use error::XetFormatError;
+pub use file_hash::file_hash_of_reader;
 pub use hash::{chunk_hash, MerkleHash};
 
 /// Target chunk size of the content-defined chunker (§1.1).

@@ -1,14 +1,33 @@
 //! Shards (§6.3): the minimal upload form (header, file-info, xorb-info, bookends) and the full
 //! stored form (lookup tables + 200-byte footer) that the global-dedup query must return.
-// SKELETON: bodies to be written (issue 2).
+//!
+//! Serializers write files and xorbs in the reference's order (ascending hash compared as four
+//! little-endian u64 words, i.e. by the string form; a repeated hash keeps its last entry, as the
+//! reference's map does), so the same content gives byte-identical shards.
 
 use super::error::XetFormatError;
 use super::hash::MerkleHash;
+
+mod parse;
 
 /// `file_flags` bit: verification entries follow.
 pub const FILE_FLAG_VERIFICATION: u32 = 0x8000_0000;
 /// `file_flags` bit: a metadata extension (SHA-256) follows.
 pub const FILE_FLAG_METADATA_EXT: u32 = 0x4000_0000;
+/// Chunk entry flag: eligible for global dedup queries.
+pub const CHUNK_FLAG_GLOBAL_DEDUP: u32 = 0x8000_0000;
+
+/// Tag at the start of every shard: "HFRepoMetaData", 0, then 17 magic bytes.
+pub const SHARD_TAG: [u8; 32] = [
+    b'H', b'F', b'R', b'e', b'p', b'o', b'M', b'e', b't', b'a', b'D', b'a', b't', b'a', 0, 85, 105,
+    103, 69, 106, 123, 129, 87, 131, 165, 189, 217, 92, 205, 209, 74, 169,
+];
+const HEADER_VERSION: u64 = 2;
+const FOOTER_VERSION: u64 = 1;
+pub const HEADER_LEN: usize = 48;
+/// Every entry of the two sections is 48 bytes.
+pub const ENTRY_LEN: usize = 48;
+pub const FOOTER_LEN: usize = 200;
 
 /// One term of a file in a shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,21 +84,386 @@ pub struct Shard {
     pub footer: Option<ShardFooterInfo>,
 }
 
+/// The stored SHA-256: each 8-byte group of the digest reversed, so that the Xet string form of
+/// the stored bytes is the usual hex digest (§6.3). The transform is its own inverse.
+pub fn sha256_stored_form(digest: &[u8; 32]) -> [u8; 32] {
+    let mut out = *digest;
+    for word in out.chunks_exact_mut(8) {
+        word.reverse();
+    }
+    out
+}
+
+/// A chunk hash as a dedup shard with HMAC key `key` stores it (§6.5); unchanged for a zero key.
+pub fn keyed_chunk_hash(key: &MerkleHash, hash: &MerkleHash) -> MerkleHash {
+    if key.is_zero() {
+        *hash
+    } else {
+        MerkleHash::keyed(key.as_bytes(), hash.as_bytes())
+    }
+}
+
+/// The reference's order of hashes: four little-endian u64 words, most significant first.
+fn reference_order(h: &MerkleHash) -> [u64; 4] {
+    [h.word(0), h.word(1), h.word(2), h.word(3)]
+}
+
+/// Indices of `items` sorted by key in the reference's order, keeping the last of equal keys.
+fn sorted_unique<T>(items: &[T], key: impl Fn(&T) -> MerkleHash) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..items.len()).collect();
+    idx.sort_by_key(|&i| reference_order(&key(&items[i])));
+    let mut out: Vec<usize> = Vec::with_capacity(idx.len());
+    for i in idx {
+        match out.last_mut() {
+            Some(last) if key(&items[*last]) == key(&items[i]) => *last = i,
+            _ => out.push(i),
+        }
+    }
+    out
+}
+
+/// Little-endian writer helpers.
+trait Put {
+    fn u32(&mut self, v: u32);
+    fn u64(&mut self, v: u64);
+    fn hash(&mut self, h: &MerkleHash);
+}
+
+impl Put for Vec<u8> {
+    fn u32(&mut self, v: u32) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn hash(&mut self, h: &MerkleHash) {
+        self.extend_from_slice(h.as_bytes());
+    }
+}
+
+/// The 48-byte entry that closes each section.
+fn bookend(out: &mut Vec<u8>) {
+    out.extend_from_slice(&[0xFF; 32]);
+    out.extend_from_slice(&[0; 16]);
+}
+
+impl ShardFile {
+    fn flags(&self) -> u32 {
+        let mut f = 0;
+        if self.verification.is_some() {
+            f |= FILE_FLAG_VERIFICATION;
+        }
+        if self.sha256.is_some() {
+            f |= FILE_FLAG_METADATA_EXT;
+        }
+        f
+    }
+
+    /// Appends the file block; returns the number of 48-byte entries written.
+    fn write(&self, out: &mut Vec<u8>) -> u32 {
+        let n = self.terms.len();
+        out.hash(&self.file_hash);
+        out.u32(self.flags());
+        out.u32(n as u32);
+        out.u64(0);
+        for t in &self.terms {
+            out.hash(&t.xorb_hash);
+            out.u32(t.xorb_flags);
+            out.u32(t.unpacked_bytes);
+            out.u32(t.chunk_start);
+            out.u32(t.chunk_end);
+        }
+        let mut entries = 1 + n;
+        if let Some(v) = &self.verification {
+            debug_assert_eq!(v.len(), n, "one verification hash per term");
+            // Exactly one entry per term keeps the shard parseable whatever the caller passed.
+            for i in 0..n {
+                out.hash(v.get(i).unwrap_or(&MerkleHash::ZERO));
+                out.extend_from_slice(&[0; 16]);
+            }
+            entries += n;
+        }
+        if let Some(sha) = &self.sha256 {
+            out.extend_from_slice(&sha256_stored_form(sha));
+            out.extend_from_slice(&[0; 16]);
+            entries += 1;
+        }
+        entries as u32
+    }
+}
+
+impl ShardXorb {
+    fn write(&self, out: &mut Vec<u8>, key: &MerkleHash) {
+        out.hash(&self.xorb_hash);
+        out.u32(self.flags);
+        out.u32(self.chunks.len() as u32);
+        out.u32(self.num_bytes_in_xorb);
+        out.u32(self.num_bytes_on_disk);
+        for c in &self.chunks {
+            out.hash(&keyed_chunk_hash(key, &c.hash));
+            out.u32(c.byte_start);
+            out.u32(c.raw_len);
+            out.u32(c.flags);
+            out.u32(0);
+        }
+    }
+}
+
 impl Shard {
     /// Parses an upload body or a full shard, sequentially, with every count bounded by the input.
     pub fn parse(bytes: &[u8]) -> Result<Self, XetFormatError> {
-        let _ = bytes;
-        todo!()
+        parse::parse(bytes)
     }
 
     /// The minimal upload form: header (`footer_size = 0`), both sections, no lookup tables.
     pub fn serialize_upload(&self) -> Vec<u8> {
-        todo!()
+        let mut out = Vec::new();
+        self.write_sections(&mut out, 0, &MerkleHash::ZERO);
+        out
     }
 
     /// The full form with lookup tables and a version-1 footer (what a dedup query returns).
+    ///
+    /// When `footer.chunk_hash_hmac_key` is non-zero, chunk hashes (and the chunk lookup table)
+    /// are written keyed with it, as a dedup answer must be; `self` holds the plain hashes.
     pub fn serialize_full(&self, footer: &ShardFooterInfo) -> Vec<u8> {
-        let _ = footer;
-        todo!()
+        let mut out = Vec::new();
+        let layout = self.write_sections(&mut out, FOOTER_LEN as u64, &footer.chunk_hash_hmac_key);
+
+        // Lookup tables, sorted by their truncated-hash key.
+        let file_lookup_offset = out.len() as u64;
+        let mut file_lookup = layout.file_lookup;
+        file_lookup.sort_by_key(|&(k, _)| k);
+        for (k, v) in &file_lookup {
+            out.u64(*k);
+            out.u32(*v);
+        }
+        let xorb_lookup_offset = out.len() as u64;
+        let mut xorb_lookup = layout.xorb_lookup;
+        xorb_lookup.sort_by_key(|&(k, _)| k);
+        for (k, v) in &xorb_lookup {
+            out.u64(*k);
+            out.u32(*v);
+        }
+        let chunk_lookup_offset = out.len() as u64;
+        let mut chunk_lookup = layout.chunk_lookup;
+        chunk_lookup.sort_by_key(|&(k, _, _)| k);
+        for (k, x, c) in &chunk_lookup {
+            out.u64(*k);
+            out.u32(*x);
+            out.u32(*c);
+        }
+
+        let footer_offset = out.len() as u64;
+        out.u64(FOOTER_VERSION);
+        out.u64(HEADER_LEN as u64);
+        out.u64(layout.xorb_info_offset);
+        out.u64(file_lookup_offset);
+        out.u64(file_lookup.len() as u64);
+        out.u64(xorb_lookup_offset);
+        out.u64(xorb_lookup.len() as u64);
+        out.u64(chunk_lookup_offset);
+        out.u64(chunk_lookup.len() as u64);
+        out.hash(&footer.chunk_hash_hmac_key);
+        out.u64(footer.creation_timestamp);
+        out.u64(footer.key_expiry);
+        out.extend_from_slice(&[0; 6 * 8]);
+        let sum = |f: fn(&ShardXorb) -> u32| self.xorbs.iter().map(|x| u64::from(f(x))).sum();
+        out.u64(sum(|x| x.num_bytes_on_disk));
+        let materialized: u64 = self
+            .files
+            .iter()
+            .flat_map(|f| &f.terms)
+            .map(|t| u64::from(t.unpacked_bytes))
+            .sum();
+        out.u64(materialized);
+        out.u64(sum(|x| x.num_bytes_in_xorb));
+        out.u64(footer_offset);
+        debug_assert_eq!(out.len() as u64, footer_offset + FOOTER_LEN as u64);
+        out
+    }
+
+    /// Header and both sections; returns what the lookup tables need.
+    fn write_sections(&self, out: &mut Vec<u8>, footer_size: u64, key: &MerkleHash) -> Layout {
+        out.extend_from_slice(&SHARD_TAG);
+        out.u64(HEADER_VERSION);
+        out.u64(footer_size);
+
+        let mut layout = Layout::default();
+        let mut entry = 0u32;
+        for i in sorted_unique(&self.files, |f| f.file_hash) {
+            let f = &self.files[i];
+            layout.file_lookup.push((f.file_hash.first_u64(), entry));
+            entry += f.write(out);
+        }
+        bookend(out);
+
+        layout.xorb_info_offset = out.len() as u64;
+        let mut entry = 0u32;
+        for i in sorted_unique(&self.xorbs, |x| x.xorb_hash) {
+            let x = &self.xorbs[i];
+            layout.xorb_lookup.push((x.xorb_hash.first_u64(), entry));
+            for (ci, c) in x.chunks.iter().enumerate() {
+                let stored = keyed_chunk_hash(key, &c.hash);
+                layout
+                    .chunk_lookup
+                    .push((stored.first_u64(), entry, ci as u32));
+            }
+            x.write(out, key);
+            entry += 1 + x.chunks.len() as u32;
+        }
+        bookend(out);
+        layout
+    }
+}
+
+/// Positions and lookup entries gathered while writing the sections.
+#[derive(Default)]
+struct Layout {
+    xorb_info_offset: u64,
+    file_lookup: Vec<(u64, u32)>,
+    xorb_lookup: Vec<(u64, u32)>,
+    chunk_lookup: Vec<(u64, u32, u32)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xet::chunk_hash;
+
+    fn h(s: &str) -> MerkleHash {
+        chunk_hash(s.as_bytes())
+    }
+
+    fn sample() -> Shard {
+        let xorb = ShardXorb {
+            xorb_hash: h("x"),
+            flags: 0,
+            num_bytes_in_xorb: 30,
+            num_bytes_on_disk: 0,
+            chunks: (0..3)
+                .map(|i| ShardXorbChunk {
+                    hash: h(&format!("c{i}")),
+                    byte_start: 10 * i,
+                    raw_len: 10,
+                    flags: 0,
+                })
+                .collect(),
+        };
+        let file = |name: &str, verification: bool, sha: bool| ShardFile {
+            file_hash: h(name),
+            terms: vec![ShardTerm {
+                xorb_hash: h("x"),
+                xorb_flags: 0,
+                unpacked_bytes: 30,
+                chunk_start: 0,
+                chunk_end: 3,
+            }],
+            verification: verification.then(|| vec![h("v")]),
+            sha256: sha.then_some([7; 32]),
+        };
+        Shard {
+            files: vec![
+                file("a", true, true),
+                file("b", false, true),
+                file("c", false, false),
+            ],
+            xorbs: vec![xorb],
+            footer: None,
+        }
+    }
+
+    /// The same shard with files in the reference's order.
+    fn sorted(mut s: Shard) -> Shard {
+        s.files.sort_by_key(|f| f.file_hash.to_hex());
+        s
+    }
+
+    #[test]
+    fn upload_and_full_forms_round_trip() {
+        let s = sample();
+        let upload = s.serialize_upload();
+        assert_eq!(Shard::parse(&upload).unwrap(), sorted(s.clone()));
+        let info = ShardFooterInfo {
+            chunk_hash_hmac_key: MerkleHash::ZERO,
+            creation_timestamp: 5,
+            key_expiry: u64::MAX,
+        };
+        let full = s.serialize_full(&info);
+        // The full form is the upload form (with footer_size = 200) plus tables and footer.
+        let mut prefix = upload.clone();
+        prefix[40..48].copy_from_slice(&200u64.to_le_bytes());
+        assert_eq!(full[..upload.len()], prefix[..]);
+        let parsed = Shard::parse(&full).unwrap();
+        assert_eq!(parsed.footer, Some(info));
+        assert_eq!(
+            Shard {
+                footer: None,
+                ..parsed
+            },
+            sorted(s)
+        );
+    }
+
+    #[test]
+    fn repeated_hashes_keep_the_last_entry() {
+        let mut s = sample();
+        let mut again = s.files[0].clone();
+        again.sha256 = None;
+        s.files.push(again.clone());
+        let parsed = Shard::parse(&s.serialize_upload()).unwrap();
+        assert_eq!(parsed.files.len(), 3);
+        assert!(parsed.files.contains(&again));
+    }
+
+    #[test]
+    fn keyed_dedup_shard_stores_keyed_chunk_hashes() {
+        let s = Shard {
+            files: vec![],
+            ..sample()
+        };
+        let key = h("key");
+        let full = s.serialize_full(&ShardFooterInfo {
+            chunk_hash_hmac_key: key,
+            ..Default::default()
+        });
+        let parsed = Shard::parse(&full).unwrap();
+        assert_eq!(
+            parsed.xorbs[0].chunks[1].hash,
+            MerkleHash::keyed(key.as_bytes(), s.xorbs[0].chunks[1].hash.as_bytes())
+        );
+    }
+
+    #[test]
+    fn lying_or_truncated_shards_are_errors() {
+        let upload = sample().serialize_upload();
+        for cut in 0..upload.len() {
+            assert!(Shard::parse(&upload[..cut]).is_err(), "cut {cut}");
+        }
+        // First file header claims u32::MAX terms.
+        let mut bad = upload.clone();
+        bad[48 + 36..48 + 40].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(Shard::parse(&bad), Err(XetFormatError::Shard(_))));
+        let mut bad = upload.clone();
+        bad[0] ^= 1;
+        assert!(Shard::parse(&bad).is_err());
+        let mut bad = upload.clone();
+        bad.push(0);
+        assert!(matches!(
+            Shard::parse(&bad),
+            Err(XetFormatError::TrailingBytes(1))
+        ));
+        // A full shard whose footer offsets lie.
+        let mut full = sample().serialize_full(&ShardFooterInfo::default());
+        let n = full.len();
+        full[n - 8..].copy_from_slice(&1u64.to_le_bytes());
+        assert!(Shard::parse(&full).is_err());
+    }
+
+    #[test]
+    fn sha256_is_stored_word_reversed() {
+        let digest: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let stored = sha256_stored_form(&digest);
+        assert_eq!(MerkleHash::from_bytes(stored).to_hex(), hex::encode(digest));
     }
 }

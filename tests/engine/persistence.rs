@@ -80,7 +80,7 @@ async fn what_was_read_is_readable_offline_and_the_rest_is_an_error() {
         calls_before,
         "offline made calls"
     );
-    assert_eq!(engine.stats().disk_hits > 0, true);
+    assert!(engine.stats().disk_hits > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

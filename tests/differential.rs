@@ -213,6 +213,31 @@ proptest! {
         }
     }
 
+    /// `Auto` re-predicts per run of 32 chunks of each file section: chunks alternating between
+    /// text (LZ4 predicted) and bf16-like data (BG4 predicted) make any off-by-one visible.
+    #[test]
+    fn auto_policy_runs_match_reference(
+        kinds in proptest::collection::vec((any::<bool>(), 100usize..6000), 1..120),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+        seed in any::<u64>(),
+    ) {
+        let chunks: Vec<ref_xorb::Chunk> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, &(text, n))| {
+                let data = if text { make_data(3, 0, n) } else { bf16_like(seed + i as u64, n) };
+                ref_xorb::Chunk::new(data.into())
+            })
+            .collect();
+        let mut boundaries: Vec<usize> = std::iter::once(0).chain(cuts.iter().map(|c| c.index(chunks.len()))).collect();
+        boundaries.sort_unstable();
+        boundaries.dedup();
+        let ours_x = our_xorb(&chunks, &boundaries, CompressionPolicy::Auto);
+        let raw = ref_xorb::RawXorbData::from_chunks(&chunks, boundaries);
+        let theirs_x = ref_xorb::SerializedXorbObject::from_xorb_with_compression(raw, ref_xorb::CompressionScheme::Auto, false, 32).unwrap();
+        prop_assert_eq!(ours_x.records, theirs_x.serialized_data);
+    }
+
     /// Damaged records: whenever either side accepts, both accept with the same bytes.
     #[test]
     fn damaged_records_are_judged_alike(

@@ -237,8 +237,13 @@ proptest! {
         let theirs_x = ref_xorb::SerializedXorbObject::from_xorb_with_compression(raw, ref_xorb::CompressionScheme::Auto, false, 32).unwrap();
         prop_assert_eq!(ours_x.records, theirs_x.serialized_data);
     }
+}
 
-    /// Damaged records: whenever either side accepts, both accept with the same bytes.
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Damaged records: whenever either side accepts, both accept with the same bytes (except
+    /// the truncation the reference misses, below).
     #[test]
     fn damaged_records_are_judged_alike(
         data in (any::<u8>(), any::<u64>(), 0usize..40_000).prop_map(|(k, s, n)| make_data(k, s, n)),
@@ -265,6 +270,10 @@ proptest! {
                 prop_assert_eq!(n, rn);
             }
             (Err(_), Err(_)) => {}
+            // The reference reads a record through `Read::take(compressed_len)` and does not
+            // notice when the input ends early (e.g. a stored chunk whose declared length runs
+            // past the end). We reject such records as truncated: a deliberate difference.
+            (Err(xetfs::xet::XetFormatError::Truncated { .. }), Ok((_, rn, _))) if *rn > rec.len() => {}
             _ => prop_assert!(false, "disagree: ours {:?}, reference {:?}", mine.as_ref().map(|m| m.1), reference.as_ref().map(|r| r.1)),
         }
     }

@@ -123,15 +123,20 @@ pub fn run(args: MountArgs, verbose: u8) -> anyhow::Result<ExitCode> {
 /// A clear message for the usual mistakes, before anything is started.
 fn check_mountpoint(path: &Path) -> anyhow::Result<()> {
     match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => bail!("mount point {} is not a directory", path.display()),
-        // A dead xetfs mount: cleared when mounting.
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(()),
+        Ok(m) if !m.is_dir() => bail!("mount point {} is not a directory", path.display()),
+        // A dead xetfs mount answers ENOTCONN: cleared when mounting.
+        Ok(_) => {}
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!("mount point {} does not exist", path.display())
         }
-        Err(e) => Err(e).with_context(|| format!("mount point {}", path.display())),
+        Err(e) => return Err(e).with_context(|| format!("mount point {}", path.display())),
     }
+    let existing = mountinfo::find(&mountinfo::normalize(path)?)?;
+    if existing.is_some_and(|m| m.is_xetfs()) && !crate::fs::mount::is_dead(path) {
+        bail!("{} is already a xetfs mount", path.display());
+    }
+    Ok(())
 }
 
 /// Logs go to stderr (the log file in daemon mode, where stderr was redirected). In the

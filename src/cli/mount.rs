@@ -18,6 +18,10 @@ use crate::remote::http::{HttpRemote, RemoteConfig};
 use crate::remote::Remote;
 use crate::util::units::{parse_duration, parse_size};
 
+/// Last-line deadline of one catalog call. Every HTTP request has its own, shorter deadlines
+/// (`XETFS_*_TIMEOUT`); this one bounds a whole paginated listing of a very large repo.
+const HUB_CALL_DEADLINE: Duration = Duration::from_secs(300);
+
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Layout: MOUNTPOINT/<org>/<name>/… (branch main), MOUNTPOINT/<org>/<name>@<rev>/… (branch, tag \
@@ -218,11 +222,11 @@ fn start(s: &MountSettings) -> anyhow::Result<(tokio::runtime::Runtime, crate::f
         )
     })?;
     let catalog = Catalog::new(remote, Some(meta), s.metadata_ttl, s.offline)
-        .with_call_timeout(s.read_timeout);
+        .with_call_timeout(HUB_CALL_DEADLINE);
     let fs_config = FsConfig {
         read_timeout: s.read_timeout,
-        // A repo lookup is two Hub calls (resolve, list), each with the read deadline.
-        lookup_timeout: s.read_timeout * 2,
+        // A repo lookup is two Hub calls (resolve, list).
+        lookup_timeout: HUB_CALL_DEADLINE * 2,
         ..FsConfig::default()
     };
     let fs = XetFs::new(Arc::new(catalog), engine, rt.handle().clone(), fs_config);

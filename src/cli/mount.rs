@@ -18,6 +18,10 @@ use crate::remote::http::{HttpRemote, RemoteConfig};
 use crate::remote::Remote;
 use crate::util::units::{parse_duration, parse_size};
 
+/// Last-line deadline of one catalog call. Every HTTP request has its own, shorter deadlines
+/// (`XETFS_*_TIMEOUT`); this one bounds a whole paginated listing of a very large repo.
+const HUB_CALL_DEADLINE: Duration = Duration::from_secs(300);
+
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Layout: MOUNTPOINT/<org>/<name>/… (branch main), MOUNTPOINT/<org>/<name>@<rev>/… (branch, tag \
@@ -123,15 +127,20 @@ pub fn run(args: MountArgs, verbose: u8) -> anyhow::Result<ExitCode> {
 /// A clear message for the usual mistakes, before anything is started.
 fn check_mountpoint(path: &Path) -> anyhow::Result<()> {
     match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => bail!("mount point {} is not a directory", path.display()),
-        // A dead xetfs mount: cleared when mounting.
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(()),
+        Ok(m) if !m.is_dir() => bail!("mount point {} is not a directory", path.display()),
+        // A dead xetfs mount answers ENOTCONN: cleared when mounting.
+        Ok(_) => {}
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!("mount point {} does not exist", path.display())
         }
-        Err(e) => Err(e).with_context(|| format!("mount point {}", path.display())),
+        Err(e) => return Err(e).with_context(|| format!("mount point {}", path.display())),
     }
+    let existing = mountinfo::find(&mountinfo::normalize(path)?)?;
+    if existing.is_some_and(|m| m.is_xetfs()) && !crate::fs::mount::is_dead(path) {
+        bail!("{} is already a xetfs mount", path.display());
+    }
+    Ok(())
 }
 
 /// Logs go to stderr (the log file in daemon mode, where stderr was redirected). In the
@@ -213,11 +222,11 @@ fn start(s: &MountSettings) -> anyhow::Result<(tokio::runtime::Runtime, crate::f
         )
     })?;
     let catalog = Catalog::new(remote, Some(meta), s.metadata_ttl, s.offline)
-        .with_call_timeout(s.read_timeout);
+        .with_call_timeout(HUB_CALL_DEADLINE);
     let fs_config = FsConfig {
         read_timeout: s.read_timeout,
-        // A repo lookup is two Hub calls (resolve, list), each with the read deadline.
-        lookup_timeout: s.read_timeout * 2,
+        // A repo lookup is two Hub calls (resolve, list).
+        lookup_timeout: HUB_CALL_DEADLINE * 2,
         ..FsConfig::default()
     };
     let fs = XetFs::new(Arc::new(catalog), engine, rt.handle().clone(), fs_config);

@@ -3,9 +3,12 @@
 //! No protocol or cache logic lives here.
 
 pub mod attr;
+mod dir_ops;
+mod file_ops;
 pub mod fuse;
 mod handles;
 pub mod inode;
+mod lookup;
 pub mod mount;
 pub mod mountinfo;
 pub mod namespace;

@@ -134,7 +134,7 @@ fn bdi_path(mountpoint: &Path) -> io::Result<PathBuf> {
     )))
 }
 
-/// Unmounts a dead xetfs mount at `mountpoint` (its daemon was killed: every access fails
+/// Unmounts a dead xetfs mount at `mountpoint` (its daemon was killed: every request fails
 /// with ENOTCONN). A live mount is an error: mounting twice would hide it.
 fn clear_stale_mount(mountpoint: &Path) -> io::Result<()> {
     let Some(entry) = mountinfo::find(mountpoint)? else {
@@ -143,16 +143,24 @@ fn clear_stale_mount(mountpoint: &Path) -> io::Result<()> {
     if !entry.is_xetfs() {
         return Ok(()); // mounting over another filesystem is allowed
     }
-    match std::fs::metadata(mountpoint) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
-            tracing::info!(mountpoint = %mountpoint.display(), "removing a dead xetfs mount");
-            unmount(mountpoint, true)
-        }
-        _ => Err(io::Error::new(
+    if is_dead(mountpoint) {
+        tracing::info!(mountpoint = %mountpoint.display(), "removing a dead xetfs mount");
+        unmount(mountpoint, true)
+    } else {
+        Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
             format!("{} is already a xetfs mount", mountpoint.display()),
-        )),
+        ))
     }
+}
+
+/// Whether the FUSE mount at `mountpoint` lost its daemon. `statfs` always reaches the
+/// daemon, where `stat` may be answered from the kernel's attribute cache.
+pub fn is_dead(mountpoint: &Path) -> bool {
+    matches!(
+        nix::sys::statfs::statfs(mountpoint),
+        Err(nix::errno::Errno::ENOTCONN) | Err(nix::errno::Errno::ECONNABORTED)
+    )
 }
 
 /// Unmounts `mountpoint` (`lazy`: detach now, finish when no longer busy). Falls back to

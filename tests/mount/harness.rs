@@ -17,14 +17,16 @@ use xetfs::remote::Remote;
 /// Upper bound for any single blocking step of a test.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs `f` on its own thread; panics if it does not finish within [`IO_TIMEOUT`].
+/// Runs `f` on its own thread; panics if it does not finish within [`IO_TIMEOUT`] (a panic in
+/// `f` is passed on).
 pub fn io<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(f());
+        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
     });
     match rx.recv_timeout(IO_TIMEOUT) {
-        Ok(v) => v,
+        Ok(Ok(v)) => v,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
         Err(_) => panic!("{what}: no result within {IO_TIMEOUT:?} (hung filesystem?)"),
     }
 }
@@ -86,9 +88,7 @@ pub fn clean_stale_mounts() {
                 .and_then(|pid| pid.parse::<u32>().ok())
                 .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
             let in_test_dir = m.mountpoint.to_string_lossy().contains("/xetfs-test");
-            let dead = in_test_dir
-                && std::fs::metadata(&m.mountpoint)
-                    .is_err_and(|e| e.raw_os_error() == Some(libc::ENOTCONN));
+            let dead = in_test_dir && xetfs::fs::mount::is_dead(&m.mountpoint);
             if owner_dead || dead {
                 eprintln!("cleaning stale mount {}", m.mountpoint.display());
                 let _ = xetfs::fs::unmount(&m.mountpoint, true);

@@ -2,7 +2,9 @@
 //! listings from memory, a reader serving bytes from memory); `daemon` tests run the built
 //! binary. Every test unmounts, even when it fails.
 
+mod daemon;
 mod doubles;
+mod fakehub;
 mod harness;
 
 use std::fs;

@@ -86,10 +86,11 @@ impl AccessTracker {
                         .expect("streams is not empty");
                     self.streams.swap_remove(oldest);
                 }
+                // Not even a read at offset 0 counts yet: loaders read a safetensors header there
+                // and then jump; a real scan shows itself with its second read.
                 self.streams.push(Stream {
                     end,
-                    // A read from the very start of a file is the usual first step of a scan.
-                    hits: u32::from(start == 0),
+                    hits: 0,
                     window: cfg.initial_window,
                     prefetched_to: end,
                     last_used: tick,
@@ -180,6 +181,13 @@ mod tests {
                 .is_some() as u32;
         }
         assert!(a > 0 && b > 0, "both streams must prefetch: {a} {b}");
+    }
+
+    #[test]
+    fn a_header_read_at_offset_zero_prefetches_nothing() {
+        let mut t = AccessTracker::default();
+        assert_eq!(t.on_read(&cfg(), 0, 4096, 1 << 30), None);
+        assert_eq!(t.on_read(&cfg(), 700 * MIB, 708 * MIB, 1 << 30), None);
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! Decoded chunks in memory: moka, bounded in bytes, TinyLFU admission so one big scan does not
-//! flush hot chunks.
+//! Decoded chunks in memory: moka, bounded in bytes, least-recently-used eviction.
 //!
-//! Admission means an insert into a full cache may be refused (the newcomer is less popular than
-//! what it would evict): callers keep the chunk they just decoded and never rely on reading it
-//! back from here.
+//! LRU rather than moka's default TinyLFU admission: this cache is above all the hand-off between
+//! the prefetcher and readers, and TinyLFU refuses new entries into a full cache when they are
+//! less popular than the victim — exactly what freshly prefetched chunks are, so a long
+//! sequential read would refetch them. Re-reads of hot pages are served by the kernel page cache
+//! (files are opened with KEEP_CACHE), so scan resistance matters little here. Callers still keep
+//! the chunk they just decoded and never rely on reading it back from here.
 
 use moka::ops::compute::Op;
 
@@ -22,6 +24,7 @@ impl MemoryCache {
     /// A cache holding at most about `budget_bytes` of chunk data (plus per-entry overhead).
     pub fn new(budget_bytes: u64) -> Self {
         let chunks = moka::sync::Cache::builder()
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
             .max_capacity(budget_bytes)
             .weigher(|_key: &ChunkKey, chunk: &CachedChunk| weight(chunk))
             .build();

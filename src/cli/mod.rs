@@ -1,8 +1,10 @@
 //! The `xetfs` command line. Each subcommand lives in its own module with its `Args` and `run`.
 
+mod daemon;
 pub mod demo;
 pub mod hash;
 pub mod mount;
+pub mod mount_settings;
 pub mod serve;
 
 use std::process::ExitCode;
@@ -34,7 +36,7 @@ pub enum Command {
     /// Serve a directory tree as a local Xet-enabled Hub
     Serve(Box<serve::ServeArgs>),
     /// Mount Hub repos as a read-only filesystem
-    Mount(mount::MountArgs),
+    Mount(Box<mount::MountArgs>),
     /// Unmount a xetfs mount
     Umount(mount::UmountArgs),
     /// Build a sample model, serve it, mount it and load a tensor through the mount
@@ -64,7 +66,7 @@ pub fn main() -> ExitCode {
             init_logging(cli.verbose);
             serve::run(*a)
         }
-        Command::Mount(a) => mount::run(a, cli.verbose),
+        Command::Mount(a) => mount::run(*a, cli.verbose),
         Command::Umount(a) => mount::run_umount(a),
         Command::Demo(a) => {
             init_logging(cli.verbose);

@@ -1,6 +1,7 @@
 //! The read engine: turns `(file, offset, len)` into verified bytes from the caches or the
 //! network. Usable and benchmarkable without FUSE; the filesystem only calls [`FileReader`].
 
+pub mod catalog;
 pub mod chunk_map;
 mod disk_writer;
 pub mod engine;
@@ -9,6 +10,7 @@ mod persist;
 mod plain;
 mod plan;
 pub mod prefetch;
+pub mod snapshot;
 pub mod stats;
 pub mod url_book;
 pub mod verify;

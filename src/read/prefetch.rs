@@ -70,8 +70,12 @@ impl AccessTracker {
             .find(|s| start + cfg.slack >= s.end && start <= s.end + cfg.slack);
         let stream = match found {
             Some(s) => {
-                s.hits += 1;
-                s.end = s.end.max(end);
+                // Only a read that extends the stream counts: re-reads and the out-of-order
+                // arrivals of kernel readahead behind the stream's end do not make it sequential.
+                if end > s.end {
+                    s.hits += 1;
+                    s.end = end;
+                }
                 s.last_used = tick;
                 s
             }
@@ -82,10 +86,11 @@ impl AccessTracker {
                         .expect("streams is not empty");
                     self.streams.swap_remove(oldest);
                 }
+                // Not even a read at offset 0 counts yet: loaders read a safetensors header there
+                // and then jump; a real scan shows itself with its second read.
                 self.streams.push(Stream {
                     end,
-                    // A read from the very start of a file is the usual first step of a scan.
-                    hits: u32::from(start == 0),
+                    hits: 0,
                     window: cfg.initial_window,
                     prefetched_to: end,
                     last_used: tick,
@@ -176,6 +181,22 @@ mod tests {
                 .is_some() as u32;
         }
         assert!(a > 0 && b > 0, "both streams must prefetch: {a} {b}");
+    }
+
+    #[test]
+    fn a_header_read_at_offset_zero_prefetches_nothing() {
+        let mut t = AccessTracker::default();
+        assert_eq!(t.on_read(&cfg(), 0, 4096, 1 << 30), None);
+        assert_eq!(t.on_read(&cfg(), 700 * MIB, 708 * MIB, 1 << 30), None);
+    }
+
+    #[test]
+    fn concurrent_readers_of_one_spot_are_not_a_stream() {
+        let mut t = AccessTracker::default();
+        let c = cfg();
+        for _ in 0..16 {
+            assert_eq!(t.on_read(&c, 100 * MIB, 101 * MIB, 1 << 30), None);
+        }
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct Seen {
     pub headers: HeaderMap,
     /// `http://127.0.0.1:port` of the server that got it.
     pub base: String,
+    /// The client's address: one per connection.
+    pub peer: std::net::SocketAddr,
 }
 
 impl Seen {
@@ -61,7 +63,13 @@ where
     let base = format!("http://{}", listener.local_addr().unwrap());
     let b = base.clone();
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .expect("served with connect info")
+            .0;
         let seen = Seen {
+            peer,
             method: req.method().to_string(),
             uri: req
                 .uri()
@@ -75,6 +83,7 @@ where
         handler(seen)
     });
     tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let _ = axum::serve(listener, app).await;
     });
     base

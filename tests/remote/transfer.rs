@@ -128,6 +128,26 @@ async fn ranges_are_checked_and_no_credentials_are_sent() {
 }
 
 #[tokio::test]
+async fn consumed_bodies_leave_the_connection_reusable() {
+    let log = Log::default();
+    let host = xorb_host(log.clone()).await;
+    let rem = remote("http://127.0.0.1:9", None);
+    for i in 0..5 {
+        let s = rem
+            .fetch_xorb_range(&format!("{host}/ok"), r(i * 100, i * 100 + 99))
+            .await
+            .unwrap();
+        assert_eq!(collect(s).await.1, None);
+    }
+    let peers: std::collections::HashSet<_> = log.all().iter().map(|s| s.peer).collect();
+    assert_eq!(
+        peers.len(),
+        1,
+        "one pooled connection for sequential fetches"
+    );
+}
+
+#[tokio::test]
 async fn broken_bodies_end_with_an_error() {
     let host = xorb_host(Log::default()).await;
     let rem = remote("http://127.0.0.1:9", None);

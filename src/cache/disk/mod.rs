@@ -1,12 +1,13 @@
 //! Persistent chunk cache on disk: content-addressed, bounded in bytes with LRU eviction,
 //! write-temp + rename, a checksum on every entry checked on every read.
 //!
-//! Chunks live in block files of 64 chunk indices of one xorb ([`block`]), small whole files in
-//! blob files ([`blob`]); [`layout`] says where. An in-memory [`index`] of the files (size, chunks
-//! present, recency) answers `contains`, accounts usage and picks eviction victims; it is rebuilt
-//! at open by a background scan of file headers ([`scan`]). Every write replaces a whole file
-//! through `tmp/` + rename under a per-block lock, so readers (which keep one fd across the
-//! header and record reads) see the old file or the new one, and concurrent writers merge.
+//! Chunks live in block files of 64 chunk indices of one xorb (`block.rs`), small whole files
+//! in blob files (`blob.rs`); `layout.rs` says where. An in-memory index (`index.rs`) of the
+//! files (size, chunks present, recency) answers `contains`, accounts usage and picks eviction
+//! victims; it is rebuilt at open by a background scan of file headers (`scan.rs`). Every write
+//! replaces a whole file through `tmp/` + rename under a per-block lock (`write.rs`), so readers
+//! (`read.rs`, one fd across the header and record reads) see the old file or the new one, and
+//! concurrent writers merge.
 //!
 //! All methods do blocking file I/O: async callers use `spawn_blocking`.
 
@@ -115,6 +116,12 @@ impl DiskCache {
             .index
             .lock()
             .has_chunk(&BlockId::of(key), key.index)
+    }
+
+    /// Whether a `get` of the chunk may find it: the index answer once the startup scan is done,
+    /// `true` before (the scan may not have reached its file yet).
+    pub fn may_contain(&self, key: &ChunkKey) -> bool {
+        !self.inner.is_indexed() || self.contains(key)
     }
 
     /// Stores chunks of one xorb (merged with what is already stored), then evicts down to budget.

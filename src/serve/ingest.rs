@@ -78,7 +78,9 @@ impl Progress {
 
 /// The state of one ingest run: the open xorb, the dedup table, files waiting for their xorb.
 pub struct Ingest<'a> {
-    store: &'a Store,
+    store: Arc<Store>,
+    /// The previous xorb being written (and fsynced) while the next one fills.
+    writer: Option<std::thread::JoinHandle<io::Result<bool>>>,
     metrics: &'a Metrics,
     builder: Option<XorbBuilder>,
     /// Xorb hash per slot; `None` for the open one.
@@ -93,13 +95,14 @@ pub struct Ingest<'a> {
 impl<'a> Ingest<'a> {
     /// `stop` interrupts the run (server shutdown) at the next chunk.
     pub fn new(
-        store: &'a Store,
+        store: Arc<Store>,
         metrics: &'a Metrics,
         total_bytes: u64,
         stop: &'a AtomicBool,
     ) -> Self {
         Ingest {
             store,
+            writer: None,
             metrics,
             builder: None,
             slots: Vec::new(),
@@ -287,17 +290,31 @@ impl<'a> Ingest<'a> {
             return Ok(());
         }
         let xorb = builder.finish();
-        if self.store.put_xorb(&xorb)? {
-            self.summary.xorbs_written += 1;
-            self.metrics.add("ingest_xorbs", 1);
-        }
         *self.slots.last_mut().expect("open slot") = Some(xorb.hash);
+        // One write in flight: disk time overlaps packing, memory stays at two xorbs.
+        self.wait_for_writer()?;
+        let store = self.store.clone();
+        self.writer = Some(std::thread::spawn(move || store.put_xorb(&xorb)));
         Ok(())
     }
 
-    /// Closes the open xorb and registers every file waiting for it.
+    fn wait_for_writer(&mut self) -> io::Result<()> {
+        if let Some(w) = self.writer.take() {
+            let inserted = w
+                .join()
+                .map_err(|_| io::Error::other("xorb writer panicked"))??;
+            if inserted {
+                self.summary.xorbs_written += 1;
+                self.metrics.add("ingest_xorbs", 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the open xorb and registers every file waiting for it (once its xorbs are stored).
     pub fn flush(&mut self) -> io::Result<()> {
         self.flush_xorb()?;
+        self.wait_for_writer()?;
         for p in std::mem::take(&mut self.pending) {
             let terms = p
                 .terms
@@ -337,7 +354,7 @@ fn content_of(c: IngestedContent) -> Content {
 pub fn run(
     root: &Path,
     sources: &[RepoSource],
-    store: &Store,
+    store: &Arc<Store>,
     catalog: &Catalog,
     metrics: &Metrics,
     stop: &AtomicBool,
@@ -350,7 +367,7 @@ pub fn run(
         .flatten()
         .map(|f| f.size)
         .sum();
-    let mut ingest = Ingest::new(store, metrics, total, stop);
+    let mut ingest = Ingest::new(store.clone(), metrics, total, stop);
     for source in sources {
         match ingest.repo(root, source) {
             Ok(roots) => {

@@ -325,6 +325,7 @@ async fn uploads_through_xet_read_back_from_a_fresh_cache() {
         )
         .await;
     assert_eq!(r["commits"].as_array().unwrap().len(), 3);
+    assert_eq!(r["pr_revision"], "refs/pr/1");
     let m = server.metrics().await;
     // The server checked everything it stored.
     assert!(m.counter("xorbs_accepted") >= 2, "{m:?}");
@@ -337,11 +338,14 @@ async fn uploads_through_xet_read_back_from_a_fresh_cache() {
         m.counter("shards_accepted"),
         m.endpoint("shard_post").status_count(200)
     );
-    assert!(m.counter("shards_accepted") >= 3, "one shard per commit");
+    assert!(
+        m.counter("shards_accepted") >= 4,
+        "one shard per Xet commit"
+    );
     assert_eq!(m.counter("shards_rejected"), 0);
     let lfs_files = 2 + pushed.files.iter().filter(|f| f.xet).count() as u64;
     assert!(m.counter("shard_files_verified") >= lfs_files);
-    assert_eq!(m.counter("commits"), 3);
+    assert_eq!(m.counter("commits"), 4);
 
     // Read everything back from a fresh HF_HOME (python() always uses a new one).
     let mut expect: Vec<Value> = vec![

@@ -6,11 +6,13 @@ Each FILE (relative to SOURCE_DIR) is sent with upload_file; then the folder SOU
 is sent with upload_folder into `folder/` of the repo.
 """
 
+import hashlib
 import os
 import sys
 
-from common import done, fail
-from huggingface_hub import HfApi
+from common import done, fail, sha256_file
+from huggingface_hub import HfApi, hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError
 
 
 def main():
@@ -33,7 +35,21 @@ def main():
     commits.append(info.oid)
     if len(set(commits)) != len(commits):
         fail(f"commits are not distinct: {commits}")
-    done({"repo_url": str(url), "commits": commits})
+
+    # A pull request through Xet (the write token URL is literally `xet-write-token/None?create_pr=1`).
+    pr_bytes = bytes(range(256)) * 400
+    pr = api.upload_file(path_or_fileobj=pr_bytes, path_in_repo="pr.bin", repo_id=repo, create_pr=True)
+    if not pr.pr_revision:
+        fail(f"no pull request revision in {pr!r}")
+    local = hf_hub_download(repo, "pr.bin", revision=pr.pr_revision)
+    if sha256_file(local) != hashlib.sha256(pr_bytes).hexdigest():
+        fail("pr.bin: wrong bytes on the pull request revision")
+    try:
+        hf_hub_download(repo, "pr.bin")
+        fail("pr.bin is on main too")
+    except EntryNotFoundError:
+        pass
+    done({"repo_url": str(url), "commits": commits, "pr_revision": pr.pr_revision})
 
 
 if __name__ == "__main__":

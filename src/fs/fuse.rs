@@ -22,6 +22,8 @@ use crate::read::FileReader;
 /// `fuse-notes.md` §3.5.
 const MAX_BACKGROUND: u16 = 64;
 const CONGESTION_THRESHOLD: u16 = 48;
+/// How long unmounting waits for the engine to write its queued cache entries.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Filesystem settings.
 #[derive(Debug, Clone)]
@@ -138,6 +140,18 @@ impl Filesystem for XetFs {
             );
         }
         Ok(())
+    }
+
+    /// The session ended (unmounted): let the engine write what it queued for the disk caches.
+    fn destroy(&mut self) {
+        let reader = self.inner.reader.clone();
+        let flushed = self
+            .inner
+            .rt
+            .block_on(async move { tokio::time::timeout(FLUSH_TIMEOUT, reader.flush()).await });
+        if flushed.is_err() {
+            tracing::warn!("the engine did not finish writing its caches within {FLUSH_TIMEOUT:?}");
+        }
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {

@@ -356,7 +356,7 @@ fn mount_helper_translates_fstab_style_arguments() {
     let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("mount-helper/mount.xetfs");
     let m = DaemonMount::new();
     let opts = format!(
-        "ro,nosuid,nodev,_netdev,cache_dir={},log_file={}",
+        "rw,nosuid,nodev,_netdev,cache_dir={},log_file={}",
         m.cache.path().join("cache").display(),
         m.log.display()
     );

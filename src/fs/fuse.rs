@@ -8,9 +8,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    Errno, FileHandle, Filesystem, INodeNo, KernelConfig, LockOwner, Notifier, OpenFlags,
-    RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
-    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    Errno, FileHandle, Filesystem, INodeNo, InitFlags, KernelConfig, LockOwner, Notifier,
+    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use super::attr::{Attrs, BLKSIZE};
@@ -138,6 +138,14 @@ impl Filesystem for XetFs {
                 nearest,
                 "congestion_threshold {CONGESTION_THRESHOLD} refused"
             );
+        }
+        // Directory operations may wait for the Hub: do not let the kernel serialize them per
+        // directory (one slow repo must not hold up its neighbours).
+        if config
+            .add_capabilities(InitFlags::FUSE_PARALLEL_DIROPS)
+            .is_err()
+        {
+            tracing::debug!("the kernel does not offer FUSE_PARALLEL_DIROPS");
         }
         Ok(())
     }

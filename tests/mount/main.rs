@@ -621,3 +621,32 @@ fn offline_remount_reads_from_the_disk_cache() {
     );
     assert!(m.stats()["reader"]["disk_hits"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn a_slow_repo_does_not_hold_up_its_neighbours() {
+    let w = world();
+    w.hub
+        .commit(&RepoId::model("org/slow"), &["main"], &w.model);
+    w.hub.gated.lock().insert(RepoId::model("org/slow"));
+    let Some(m) = mount(&w, Opts::default()) else {
+        return;
+    };
+    // The lookup of org/slow waits for the Hub…
+    let slow = m.path("org/slow/config.json");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(fs::read(slow));
+    });
+    let hub = w.hub.clone();
+    io("slow lookup started", move || {
+        while hub.resolves() == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    // …while a neighbour in the same directory is served.
+    assert_eq!(read(&m, "org/model/config.json").unwrap(), w.model[0].data);
+    assert!(rx.try_recv().is_err(), "org/slow should still be waiting");
+    w.hub.gate.open();
+    let slow = rx.recv_timeout(harness::IO_TIMEOUT).unwrap().unwrap();
+    assert_eq!(slow, w.model[0].data);
+}

@@ -34,7 +34,7 @@ pub enum Command {
     /// Print the Xet file hash of local files (compare with the Hub's xetHash)
     Hash(hash::HashArgs),
     /// Serve a directory tree as a local Xet-enabled Hub
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Mount Hub repos as a read-only filesystem
     Mount(Box<mount::MountArgs>),
     /// Unmount a xetfs mount
@@ -64,7 +64,7 @@ pub fn main() -> ExitCode {
         Command::Hash(a) => hash::run(a),
         Command::Serve(a) => {
             init_logging(cli.verbose);
-            serve::run(a)
+            serve::run(*a)
         }
         Command::Mount(a) => mount::run(*a, cli.verbose),
         Command::Umount(a) => mount::run_umount(a),

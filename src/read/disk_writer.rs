@@ -78,9 +78,12 @@ impl DiskWriter {
         let _ = self.tx.try_send(Job::MarkProven(xorb, indices));
     }
 
-    /// Purges chunks; waits for queue space so the purge is never lost.
+    /// Purges chunks and waits until they are gone from disk (including any queued put of them),
+    /// so no reader can find them afterwards.
     pub async fn remove(&self, keys: Vec<ChunkKey>) {
-        let _ = self.tx.send(Job::Remove(keys)).await;
+        if self.tx.send(Job::Remove(keys)).await.is_ok() {
+            self.flush().await;
+        }
     }
 
     /// Waits until every job queued so far has been carried out.

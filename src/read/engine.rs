@@ -95,10 +95,9 @@ impl ReadEngine {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     anyhow::anyhow!("cannot create cache directory {}: {e}", dir.display())
                 })?;
-                let disk =
-                    DiskCache::open(&dir.join("chunks"), config.disk_cache_bytes).map_err(|e| {
-                        anyhow::anyhow!("cannot open disk cache in {}: {e}", dir.display())
-                    })?;
+                let disk = DiskCache::open(dir, config.disk_cache_bytes).map_err(|e| {
+                    anyhow::anyhow!("cannot open disk cache in {}: {e}", dir.display())
+                })?;
                 let meta = MetadataStore::open(&dir.join("meta"))?;
                 (Some(Arc::new(disk)), Some(meta))
             }

@@ -70,8 +70,12 @@ impl AccessTracker {
             .find(|s| start + cfg.slack >= s.end && start <= s.end + cfg.slack);
         let stream = match found {
             Some(s) => {
-                s.hits += 1;
-                s.end = s.end.max(end);
+                // Only a read that extends the stream counts: re-reads and the out-of-order
+                // arrivals of kernel readahead behind the stream's end do not make it sequential.
+                if end > s.end {
+                    s.hits += 1;
+                    s.end = end;
+                }
                 s.last_used = tick;
                 s
             }
@@ -176,6 +180,15 @@ mod tests {
                 .is_some() as u32;
         }
         assert!(a > 0 && b > 0, "both streams must prefetch: {a} {b}");
+    }
+
+    #[test]
+    fn concurrent_readers_of_one_spot_are_not_a_stream() {
+        let mut t = AccessTracker::default();
+        let c = cfg();
+        for _ in 0..16 {
+            assert_eq!(t.on_read(&c, 100 * MIB, 101 * MIB, 1 << 30), None);
+        }
     }
 
     #[test]

@@ -319,7 +319,7 @@ async fn slots(
     );
     if let Some(disk) = &core.disk {
         let wanted: Vec<(usize, ChunkKey)> = empty(&slots)
-            .filter(|&i| disk.contains(&keys[i]))
+            .filter(|&i| disk.may_contain(&keys[i]))
             .map(|i| (i, keys[i]))
             .collect();
         if !wanted.is_empty() {
@@ -534,7 +534,7 @@ pub async fn warm(core: Arc<Core>, file: Arc<FileDesc>, st: Arc<XetFileState>, w
         if core.mem.get(&key).is_some() || core.fetcher.is_inflight(&key) {
             continue;
         }
-        if core.disk.as_ref().is_some_and(|d| d.contains(&key)) {
+        if core.disk.as_ref().is_some_and(|d| d.may_contain(&key)) {
             from_disk.push((0, key));
         } else if let Some(d) = core.url_book.find(&key.xorb, key.index) {
             from_net

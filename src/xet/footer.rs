@@ -201,7 +201,7 @@ impl XorbFooter {
             hash,
             chunk_hashes,
             chunk_boundary_offsets,
-            // Not stored in v0; `parse_xorb_object` fills them in from the records.
+            // Not stored in v0 (whole-object parsing recomputes them from the records).
             unpacked_chunk_offsets: Vec::new(),
         })
     }

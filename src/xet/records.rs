@@ -38,6 +38,8 @@ pub struct RecordSplitter {
     done: u64,
     /// The start of a record whose bytes have not all arrived.
     partial: BytesMut,
+    /// The first error; the body is rejected for good after it.
+    failed: Option<XetFormatError>,
 }
 
 impl RecordSplitter {
@@ -50,11 +52,24 @@ impl RecordSplitter {
             seen: 0,
             done: 0,
             partial: BytesMut::new(),
+            failed: None,
         }
     }
 
-    /// Feeds the next piece of the body; returns the records completed by it.
+    /// Feeds the next piece of the body; returns the records completed by it. After an error,
+    /// every later call returns that error again.
     pub fn push(&mut self, data: &[u8]) -> Result<Vec<RawRecord>, XetFormatError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = self.push_inner(data);
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+
+    fn push_inner(&mut self, data: &[u8]) -> Result<Vec<RawRecord>, XetFormatError> {
         let mut out = Vec::new();
         if self.seen + data.len() as u64 > self.expected_bytes {
             return Err(XetFormatError::TrailingBytes(
@@ -145,6 +160,9 @@ impl RecordSplitter {
 
     /// End of body: errors unless exactly the expected bytes and records were seen.
     pub fn finish(self) -> Result<(), XetFormatError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
         if self.seen != self.expected_bytes || !self.partial.is_empty() {
             return Err(XetFormatError::LengthMismatch {
                 what: "served range body",

@@ -118,6 +118,12 @@ impl DiskCache {
             .has_chunk(&BlockId::of(key), key.index)
     }
 
+    /// Whether a `get` of the chunk may find it: the index answer once the startup scan is done,
+    /// `true` before (the scan may not have reached its file yet).
+    pub fn may_contain(&self, key: &ChunkKey) -> bool {
+        !self.inner.is_indexed() || self.contains(key)
+    }
+
     /// Stores chunks of one xorb (merged with what is already stored), then evicts down to budget.
     ///
     /// Records must pass the chunk-header checks (`InvalidInput` otherwise, nothing stored).

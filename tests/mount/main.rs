@@ -6,6 +6,7 @@ mod daemon;
 mod doubles;
 mod fakehub;
 mod harness;
+mod serve_e2e;
 
 use std::fs;
 use std::io::Read;

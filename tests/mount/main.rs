@@ -5,7 +5,9 @@
 mod daemon;
 mod doubles;
 mod fakehub;
+mod faults;
 mod harness;
+mod real_engine;
 mod serve_e2e;
 
 use std::fs;
@@ -16,10 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use doubles::{pseudo_random, Fault, MemReader, TestFile, TestHub};
+use doubles::{pseudo_random, MemReader, TestFile, TestHub};
 use harness::{io, Opts, TestMount};
-use xetfs::read::FileDesc;
-use xetfs::remote::{RemoteError, RepoId, RepoScope};
+use xetfs::remote::{RemoteError, RepoId};
 
 /// A hub with `org/model` (main, tag v1 = main, refs/pr/1) and dataset `org/data`.
 struct World {
@@ -327,84 +328,6 @@ fn branch_move_keeps_open_handles_on_their_content() {
 }
 
 #[test]
-fn hung_read_gets_eio_from_the_fs_deadline() {
-    let w = world();
-    w.reader.fault("model.safetensors", Fault::Hang);
-    let opts = Opts {
-        read_timeout: Duration::from_secs(1),
-        ..Opts::default()
-    };
-    let Some(m) = mount(&w, opts) else {
-        return;
-    };
-    assert_eq!(errno(read(&m, "org/model/model.safetensors")), libc::EIO);
-    assert!(m.stats()["fs"]["read_timeouts"].as_u64().unwrap() >= 1);
-    // The mount stays healthy.
-    assert_eq!(read(&m, "org/model/config.json").unwrap(), w.model[0].data);
-}
-
-#[test]
-fn wrong_length_or_engine_error_is_eio() {
-    let w = world();
-    w.reader.fault("model.safetensors", Fault::Short);
-    w.reader.fault("config.json", Fault::Fail);
-    let Some(m) = mount(&w, Opts::default()) else {
-        return;
-    };
-    assert_eq!(errno(read(&m, "org/model/model.safetensors")), libc::EIO);
-    assert_eq!(errno(read(&m, "org/model/config.json")), libc::EIO);
-    let fs_stats = &m.stats()["fs"];
-    assert!(fs_stats["short_reads"].as_u64().unwrap() >= 1);
-    assert!(fs_stats["read_errors"].as_u64().unwrap() >= 1);
-    assert_eq!(
-        fs_stats["read_bytes"], 0,
-        "no byte of a failed read is served"
-    );
-}
-
-#[test]
-fn page_cache_is_kept_across_opens_and_dropped_on_invalidation() {
-    let w = world();
-    let Some(m) = mount(&w, Opts::default()) else {
-        return;
-    };
-    let file = w.model[1].clone();
-    assert_eq!(read(&m, "org/model/model.safetensors").unwrap(), file.data);
-    let after_first = w.reader.reads();
-    // KEEP_CACHE: a second open is served from the page cache.
-    assert_eq!(read(&m, "org/model/model.safetensors").unwrap(), file.data);
-    assert_eq!(w.reader.reads(), after_first);
-
-    // The engine finds that what it served was wrong and asks the fs to forget it.
-    let fixed = pseudo_random(file.data.len(), 99);
-    w.reader.replace(&file, fixed.clone());
-    w.reader.invalidate(&FileDesc {
-        scope: RepoScope {
-            repo: RepoId::model("org/model"),
-            commit: w.main_commit.clone(),
-        },
-        path: file.path.clone(),
-        size: file.data.len() as u64,
-        content: file.content(),
-    });
-    let p = m.path("org/model/model.safetensors");
-    let fixed2 = fixed.clone();
-    // The kernel drops the pages asynchronously (on a helper thread): poll by content.
-    let ok = io("read after invalidation", move || {
-        (0..200).any(|_| {
-            let ok = fs::read(&p).unwrap() == fixed2;
-            if !ok {
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            ok
-        })
-    });
-    assert!(ok, "stale pages were still served after invalidation");
-    assert!(w.reader.reads() > after_first);
-    assert_eq!(m.stats()["fs"]["invalidations"], 1);
-}
-
-#[test]
 fn large_directory_is_listed_completely() {
     let w = world();
     let files: Vec<TestFile> = (0..3000)
@@ -510,144 +433,4 @@ fn released_handles_reach_the_reader() {
         })
     });
     assert!(released);
-}
-
-/// The whole stack below FUSE is real here: catalog and `ReadEngine` over `MockRemote`, which
-/// stores files as real xorbs and answers with the planner of `xetfs serve`.
-#[test]
-fn real_engine_serves_verified_xet_files() {
-    use xetfs::read::{EngineConfig, ReadEngine};
-    use xetfs::remote::mock::MockRemote;
-
-    let mock = Arc::new(MockRemote::new());
-    let weights = pseudo_random(6 * 1024 * 1024 + 1234, 11);
-    let config = Bytes::from_static(b"{\"model_type\": \"test\"}\n");
-    mock.commit(&RepoId::model("org/real"), "main")
-        .xet("model.safetensors", weights.clone())
-        .plain("config.json", config.clone())
-        .push();
-    let engine_remote = mock.clone();
-    let make_reader = move |rt: &tokio::runtime::Runtime| -> Arc<dyn xetfs::read::FileReader> {
-        let _enter = rt.enter();
-        ReadEngine::new(engine_remote, EngineConfig::default()).unwrap()
-    };
-    let Some(m) = TestMount::start_with(mock.clone(), make_reader, Opts::default()) else {
-        return;
-    };
-    assert_eq!(read(&m, "org/real/config.json").unwrap(), config);
-    assert_eq!(read(&m, "org/real/model.safetensors").unwrap(), weights);
-    let fetched = mock.counters().xorb_bytes;
-    // Random data does not compress: each byte was fetched about once, not twice.
-    assert!(
-        fetched >= weights.len() as u64 && fetched < weights.len() as u64 * 21 / 20,
-        "{fetched}"
-    );
-
-    // Random-offset reads give the same bytes and, with everything cached, fetch nothing.
-    let p = m.path("org/real/model.safetensors");
-    let w = weights.clone();
-    io("pread", move || {
-        let f = fs::File::open(p).unwrap();
-        for (i, off) in [
-            0u64,
-            65_535,
-            1 << 20,
-            3 * (1 << 20) + 7,
-            w.len() as u64 - 100,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let mut buf = vec![0u8; 4096 * (i + 1)];
-            let n = f.read_at(&mut buf, off).unwrap();
-            let end = (off as usize + buf.len()).min(w.len());
-            assert_eq!(&buf[..n], &w[off as usize..end], "offset {off}");
-        }
-    });
-    assert_eq!(mock.counters().xorb_bytes, fetched);
-    let stats = m.stats();
-    assert_eq!(stats["reader"]["integrity_failures"], 0);
-    assert!(
-        stats["reader"]["files_verified"].as_u64().unwrap() >= 1,
-        "{stats}"
-    );
-    assert_eq!(stats["fs"]["read_errors"], 0);
-}
-
-/// After an unmount (which flushes the engine), an offline mount serves the same files from the
-/// persisted listing and the disk chunk cache, with no remote call at all.
-#[test]
-fn offline_remount_reads_from_the_disk_cache() {
-    use xetfs::read::{EngineConfig, ReadEngine};
-    use xetfs::remote::mock::MockRemote;
-
-    let mock = Arc::new(MockRemote::new());
-    let weights = pseudo_random(2 * 1024 * 1024 + 99, 12);
-    mock.commit(&RepoId::model("org/cached"), "main")
-        .xet("w.bin", weights.clone())
-        .push();
-    let cache = tempfile::tempdir().unwrap();
-    let mount_with = |offline: bool| {
-        let (remote, dir) = (mock.clone(), cache.path().to_path_buf());
-        let make_reader = move |rt: &tokio::runtime::Runtime| -> Arc<dyn xetfs::read::FileReader> {
-            let _enter = rt.enter();
-            let config = EngineConfig {
-                cache_dir: Some(dir),
-                offline,
-                ..EngineConfig::default()
-            };
-            ReadEngine::new(remote, config).unwrap()
-        };
-        let opts = Opts {
-            offline,
-            meta_dir: Some(cache.path().join("meta")),
-            ..Opts::default()
-        };
-        TestMount::start_with(mock.clone(), make_reader, opts)
-    };
-    {
-        let Some(m) = mount_with(false) else {
-            return;
-        };
-        assert_eq!(read(&m, "org/cached/w.bin").unwrap(), weights);
-    }
-    mock.reset_counters();
-    let m = mount_with(true).unwrap();
-    assert_eq!(read(&m, "org/cached/w.bin").unwrap(), weights);
-    assert_eq!(errno(read(&m, "org/other/w.bin")), libc::ENOENT);
-    assert_eq!(
-        mock.counters(),
-        Default::default(),
-        "offline made a remote call"
-    );
-    assert!(m.stats()["reader"]["disk_hits"].as_u64().unwrap() > 0);
-}
-
-#[test]
-fn a_slow_repo_does_not_hold_up_its_neighbours() {
-    let w = world();
-    w.hub
-        .commit(&RepoId::model("org/slow"), &["main"], &w.model);
-    w.hub.gated.lock().insert(RepoId::model("org/slow"));
-    let Some(m) = mount(&w, Opts::default()) else {
-        return;
-    };
-    // The lookup of org/slow waits for the Hub…
-    let slow = m.path("org/slow/config.json");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(fs::read(slow));
-    });
-    let hub = w.hub.clone();
-    io("slow lookup started", move || {
-        while hub.resolves() == 0 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    });
-    // …while a neighbour in the same directory is served.
-    assert_eq!(read(&m, "org/model/config.json").unwrap(), w.model[0].data);
-    assert!(rx.try_recv().is_err(), "org/slow should still be waiting");
-    w.hub.gate.open();
-    let slow = rx.recv_timeout(harness::IO_TIMEOUT).unwrap().unwrap();
-    assert_eq!(slow, w.model[0].data);
 }

@@ -1,6 +1,7 @@
 //! Real FUSE mounts of xetfs. In-process mounts run `XetFs` over test doubles (a Hub serving
-//! listings from memory, a reader serving bytes from memory); `daemon` tests run the built
-//! binary. Every test unmounts, even when it fails.
+//! listings from memory, a reader serving bytes from memory) or over the real engine
+//! (`real_engine`); `daemon` and `serve_e2e` run the built binary. Every test unmounts, even
+//! when it fails.
 
 mod daemon;
 mod doubles;

@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     let reparsed = Shard::parse(&upload).expect("own upload form parses");
     assert_eq!(reparsed.serialize_upload(), upload);
     let footer = shard.footer.clone().unwrap_or(ShardFooterInfo::default());
-    let unkeyed = ShardFooterInfo { chunk_hash_hmac_key: Default::default(), ..footer };
+    let unkeyed = ShardFooterInfo {
+        chunk_hash_hmac_key: Default::default(),
+        ..footer
+    };
     let full = shard.serialize_full(&unkeyed);
     let from_full = Shard::parse(&full).expect("own full form parses");
     assert_eq!(from_full.files, reparsed.files);

@@ -1,8 +1,10 @@
 //! The `xetfs` command line. Each subcommand lives in its own module with its `Args` and `run`.
 
+mod daemon;
 pub mod demo;
 pub mod hash;
 pub mod mount;
+pub mod mount_settings;
 pub mod serve;
 
 use std::process::ExitCode;
@@ -32,9 +34,9 @@ pub enum Command {
     /// Print the Xet file hash of local files (compare with the Hub's xetHash)
     Hash(hash::HashArgs),
     /// Serve a directory tree as a local Xet-enabled Hub
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Mount Hub repos as a read-only filesystem
-    Mount(mount::MountArgs),
+    Mount(Box<mount::MountArgs>),
     /// Unmount a xetfs mount
     Umount(mount::UmountArgs),
     /// Build a sample model, serve it, mount it and load a tensor through the mount
@@ -62,9 +64,9 @@ pub fn main() -> ExitCode {
         Command::Hash(a) => hash::run(a),
         Command::Serve(a) => {
             init_logging(cli.verbose);
-            serve::run(a)
+            serve::run(*a)
         }
-        Command::Mount(a) => mount::run(a, cli.verbose),
+        Command::Mount(a) => mount::run(*a, cli.verbose),
         Command::Umount(a) => mount::run_umount(a),
         Command::Demo(a) => {
             init_logging(cli.verbose);

@@ -1,7 +1,23 @@
 //! The read engine: turns `(file, offset, len)` into verified bytes from the caches or the
 //! network. Usable and benchmarkable without FUSE; the filesystem only calls [`FileReader`].
 
+pub mod catalog;
+pub mod chunk_map;
+mod disk_writer;
 pub mod engine;
+mod fetch;
+mod persist;
+mod plain;
+mod plan;
+pub mod prefetch;
+pub mod snapshot;
+pub mod stats;
+pub mod url_book;
+pub mod verify;
+mod xet_file;
+mod xet_read;
+
+pub use engine::{EngineConfig, ReadEngine};
 
 use std::sync::Arc;
 
@@ -71,6 +87,9 @@ pub trait FileReader: Send + Sync + 'static {
     fn set_invalidation_hook(&self, hook: InvalidationHook) {
         let _ = hook;
     }
+
+    /// Writes what is queued for the persistent caches (called before unmounting).
+    async fn flush(&self) {}
 
     /// Counters as a JSON object (cache hits, bytes fetched, errors…), for `.xetfs-stats` and logs.
     fn stats_json(&self) -> String {

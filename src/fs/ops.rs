@@ -1,0 +1,129 @@
+//! The filesystem's state and what its operations share. Answers come inline when everything needed is in memory;
+//! anything that waits for the Hub or the engine runs in a tokio task that owns the reply, so a
+//! FUSE thread never blocks on the network. Every such task has a deadline.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use fuser::{INodeNo, Notifier};
+
+use super::attr::{Attrs, LONG_TTL};
+use super::handles::Handles;
+use super::inode::{InodeTable, Key, RepoMount};
+use super::namespace::UsedRepos;
+use super::stats::{add, bump, FsStats};
+use crate::read::catalog::Catalog;
+use crate::read::snapshot::{RepoSnapshot, SnapshotFile};
+use crate::read::{FileDesc, FileReader};
+use crate::remote::RemoteError;
+
+/// Shared state of the filesystem; the operations live in `lookup`, `file_ops` and `dir_ops`.
+pub(super) struct FsInner {
+    pub catalog: Arc<Catalog>,
+    pub reader: Arc<dyn FileReader>,
+    pub rt: tokio::runtime::Handle,
+    pub inodes: InodeTable,
+    pub handles: Handles,
+    pub used: UsedRepos,
+    pub attrs: Attrs,
+    pub read_timeout: Duration,
+    pub lookup_timeout: Duration,
+    pub notifier: OnceLock<Notifier>,
+    pub stats: FsStats,
+}
+
+type SnapResult = Result<Arc<RepoSnapshot>, RemoteError>;
+
+impl FsInner {
+    /// Runs `then` with the current snapshot of `repo`: inline when the catalog has it fresh,
+    /// else in a task after asking the Hub (with a deadline).
+    pub(super) fn with_snapshot<R: Send + 'static>(
+        self: &Arc<Self>,
+        repo: Arc<RepoMount>,
+        reply: R,
+        then: impl FnOnce(&Arc<Self>, SnapResult, R) + Send + 'static,
+    ) {
+        if let Some(snap) = self.catalog.fresh_snapshot(&repo.repo, &repo.rev) {
+            repo.set_latest(&snap);
+            return then(self, Ok(snap), reply);
+        }
+        bump(&self.stats.hub_lookups);
+        let fs = self.clone();
+        self.rt.spawn(async move {
+            let result = fs
+                .deadline(fs.catalog.snapshot(&repo.repo, &repo.rev))
+                .await;
+            if let Ok(snap) = &result {
+                repo.set_latest(snap);
+            }
+            then(&fs, result, reply);
+        });
+    }
+
+    pub(super) async fn deadline<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, RemoteError>>,
+    ) -> Result<T, RemoteError> {
+        tokio::time::timeout(self.lookup_timeout, f)
+            .await
+            .unwrap_or_else(|_| {
+                Err(RemoteError::Timeout(format!(
+                    "Hub lookup took over {:?}",
+                    self.lookup_timeout
+                )))
+            })
+    }
+
+    pub(super) fn repo_ttl(&self, repo: &RepoMount) -> Duration {
+        if repo.pinned {
+            LONG_TTL
+        } else {
+            self.catalog.metadata_ttl()
+        }
+    }
+
+    pub(super) fn hub_error(&self, what: &str, e: &RemoteError) {
+        if !matches!(e, RemoteError::NotFound(_)) {
+            bump(&self.stats.lookup_errors);
+            tracing::warn!(what, error = %e, "Hub lookup failed");
+        }
+    }
+
+    /// Drops the kernel's cached pages of every inode with `desc`'s content.
+    pub fn invalidate(&self, desc: &FileDesc) {
+        let inos = self.inodes.files_with_content(&desc.content);
+        add(&self.stats.invalidations, inos.len() as u64);
+        tracing::warn!(path = %desc.path, inodes = inos.len(), "dropping cached pages of a file that failed verification");
+        let Some(notifier) = self.notifier.get().cloned() else {
+            return;
+        };
+        // Off the FUSE and tokio threads: the kernel may wait for pages locked by a read that
+        // one of them is about to answer.
+        std::thread::spawn(move || {
+            for ino in inos {
+                if let Err(e) = notifier.inval_inode(INodeNo(ino), 0, 0) {
+                    tracing::debug!(ino, error = %e, "inval_inode failed");
+                }
+            }
+        });
+    }
+
+    pub fn stats_json(&self) -> String {
+        let mut fs = self.stats.json();
+        fs.insert("inodes".into(), self.inodes.len().into());
+        fs.insert("open_handles".into(), self.handles.len().into());
+        let reader = self.reader.stats_json();
+        let reader = serde_json::from_str(&reader).unwrap_or(serde_json::Value::String(reader));
+        let all = serde_json::json!({
+            "pid": std::process::id(),
+            "fs": fs,
+            "catalog": self.catalog.stats_json(),
+            "reader": reader,
+        });
+        format!("{all:#}\n")
+    }
+}
+
+pub(super) fn file_key(file: &SnapshotFile) -> Key {
+    Key::File(file.scope.repo.clone(), file.path.clone(), file.oid.clone())
+}

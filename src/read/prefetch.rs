@@ -1,0 +1,216 @@
+//! Access-pattern detection and the sequential prefetch window.
+//!
+//! Streams are tracked per file, not per handle: loaders that fork workers sharing one fd (or the
+//! kernel's out-of-order readahead) interleave several sequential streams on one file, and each
+//! must still look sequential. A read continues a stream when it starts near where that stream
+//! left off; a stream that has continued at least once is sequential and gets a prefetch window
+//! that doubles every time it is issued, up to a cap. Random readers never get prefetch.
+
+use std::ops::Range;
+
+/// Prefetch tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefetchConfig {
+    /// First window of a newly sequential stream.
+    pub initial_window: u64,
+    /// Largest window (bounded by the memory budget by the caller).
+    pub max_window: u64,
+    /// A read starting this far behind or ahead of a stream's end still continues it (kernel
+    /// readahead arrives somewhat out of order; small forward skips are common).
+    pub slack: u64,
+    /// Streams remembered per file.
+    pub max_streams: usize,
+}
+
+impl Default for PrefetchConfig {
+    fn default() -> Self {
+        PrefetchConfig {
+            initial_window: 8 << 20,
+            max_window: 256 << 20,
+            slack: 16 << 20,
+            max_streams: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Stream {
+    /// End of the furthest read so far.
+    end: u64,
+    /// Consecutive continuing reads.
+    hits: u32,
+    window: u64,
+    /// Everything below this was already handed to the prefetcher.
+    prefetched_to: u64,
+    last_used: u64,
+}
+
+/// Streams of one file.
+#[derive(Debug, Clone, Default)]
+pub struct AccessTracker {
+    streams: Vec<Stream>,
+    tick: u64,
+}
+
+impl AccessTracker {
+    /// Records a read of `[start, end)` of a file of `size` bytes and returns the range the
+    /// prefetcher should fetch now, if any.
+    pub fn on_read(
+        &mut self,
+        cfg: &PrefetchConfig,
+        start: u64,
+        end: u64,
+        size: u64,
+    ) -> Option<Range<u64>> {
+        self.tick += 1;
+        let tick = self.tick;
+        let found = self
+            .streams
+            .iter_mut()
+            .find(|s| start + cfg.slack >= s.end && start <= s.end + cfg.slack);
+        let stream = match found {
+            Some(s) => {
+                // Only a read that extends the stream counts: re-reads and the out-of-order
+                // arrivals of kernel readahead behind the stream's end do not make it sequential.
+                if end > s.end {
+                    s.hits += 1;
+                    s.end = end;
+                }
+                s.last_used = tick;
+                s
+            }
+            None => {
+                if self.streams.len() >= cfg.max_streams.max(1) {
+                    let oldest = (0..self.streams.len())
+                        .min_by_key(|&i| self.streams[i].last_used)
+                        .expect("streams is not empty");
+                    self.streams.swap_remove(oldest);
+                }
+                // Not even a read at offset 0 counts yet: loaders read a safetensors header there
+                // and then jump; a real scan shows itself with its second read.
+                self.streams.push(Stream {
+                    end,
+                    hits: 0,
+                    window: cfg.initial_window,
+                    prefetched_to: end,
+                    last_used: tick,
+                });
+                self.streams.last_mut().expect("just pushed")
+            }
+        };
+        if stream.hits == 0 || stream.end >= size {
+            return None;
+        }
+        // Issue the next window once the reader is within half a window of what was prefetched.
+        let ahead = stream.prefetched_to.saturating_sub(stream.end);
+        if ahead > stream.window / 2 {
+            return None;
+        }
+        let from = stream.prefetched_to.max(stream.end);
+        let to = (from + stream.window).min(size);
+        stream.prefetched_to = to;
+        stream.window = (stream.window * 2).min(cfg.max_window.max(cfg.initial_window));
+        (from < to).then_some(from..to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn cfg() -> PrefetchConfig {
+        PrefetchConfig {
+            initial_window: 4 * MIB,
+            max_window: 32 * MIB,
+            slack: 2 * MIB,
+            max_streams: 4,
+        }
+    }
+
+    #[test]
+    fn sequential_reader_gets_growing_windows() {
+        let mut t = AccessTracker::default();
+        let c = cfg();
+        let size = 1 << 30;
+        let mut issued = Vec::new();
+        for i in 0..64 {
+            if let Some(r) = t.on_read(&c, i * MIB, (i + 1) * MIB, size) {
+                issued.push(r);
+            }
+        }
+        assert!(!issued.is_empty());
+        // Windows are contiguous, never overlap, and grow up to the cap.
+        for w in issued.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+            assert!(w[1].end - w[1].start >= w[0].end - w[0].start);
+        }
+        assert!(issued.iter().all(|r| r.end - r.start <= 32 * MIB));
+        assert_eq!(
+            issued.last().unwrap().end - issued.last().unwrap().start,
+            32 * MIB
+        );
+        // The prefetcher stays ahead of the reader.
+        assert!(issued.last().unwrap().end > 64 * MIB);
+    }
+
+    #[test]
+    fn random_reader_gets_nothing() {
+        let mut t = AccessTracker::default();
+        let c = cfg();
+        let offsets = [700, 13, 401, 77, 250, 999, 500, 123, 850, 333];
+        for o in offsets {
+            assert_eq!(t.on_read(&c, o * MIB, o * MIB + 4096, 1 << 30), None);
+        }
+    }
+
+    #[test]
+    fn interleaved_workers_each_look_sequential() {
+        // Two workers sharing one fd, each scanning its own half.
+        let mut t = AccessTracker::default();
+        let c = cfg();
+        let size = 1 << 30;
+        let (mut a, mut b) = (0, 0);
+        for i in 0..32u64 {
+            a += t
+                .on_read(&c, 100 * MIB + i * MIB, 100 * MIB + (i + 1) * MIB, size)
+                .is_some() as u32;
+            b += t
+                .on_read(&c, 600 * MIB + i * MIB, 600 * MIB + (i + 1) * MIB, size)
+                .is_some() as u32;
+        }
+        assert!(a > 0 && b > 0, "both streams must prefetch: {a} {b}");
+    }
+
+    #[test]
+    fn a_header_read_at_offset_zero_prefetches_nothing() {
+        let mut t = AccessTracker::default();
+        assert_eq!(t.on_read(&cfg(), 0, 4096, 1 << 30), None);
+        assert_eq!(t.on_read(&cfg(), 700 * MIB, 708 * MIB, 1 << 30), None);
+    }
+
+    #[test]
+    fn concurrent_readers_of_one_spot_are_not_a_stream() {
+        let mut t = AccessTracker::default();
+        let c = cfg();
+        for _ in 0..16 {
+            assert_eq!(t.on_read(&c, 100 * MIB, 101 * MIB, 1 << 30), None);
+        }
+    }
+
+    #[test]
+    fn prefetch_stops_at_eof() {
+        let mut t = AccessTracker::default();
+        let c = cfg();
+        let size = 5 * MIB;
+        let mut got = Vec::new();
+        for i in 0..5 {
+            if let Some(r) = t.on_read(&c, i * MIB, (i + 1) * MIB, size) {
+                got.push(r);
+            }
+        }
+        assert!(got.iter().all(|r| r.end <= size));
+        assert_eq!(got.iter().map(|r| r.end).max(), Some(size));
+    }
+}

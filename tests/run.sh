@@ -25,6 +25,26 @@ if [ -w /proc/sys/fs/fuse/default_request_timeout ]; then
     echo 120 > /proc/sys/fs/fuse/default_request_timeout || true
 fi
 
+# The reference test vectors live next to the checkout (../shared/testvectors); look upwards
+# from the checkout, then at the workplace's usual place.
+if [ -z "${XETFS_TESTVECTORS:-}" ]; then
+    dir="$root"
+    while [ "$dir" != "/" ]; do
+        dir=$(dirname "$dir")
+        if [ -f "$dir/shared/testvectors/README.md" ]; then
+            export XETFS_TESTVECTORS="$dir/shared/testvectors"
+            break
+        fi
+    done
+    if [ -z "${XETFS_TESTVECTORS:-}" ] && [ -f /work/shared/testvectors/README.md ]; then
+        export XETFS_TESTVECTORS=/work/shared/testvectors
+    fi
+fi
+if [ -z "${XETFS_TESTVECTORS:-}" ]; then
+    echo "cannot find the reference test vectors (shared/testvectors): set XETFS_TESTVECTORS" >&2
+    exit 1
+fi
+
 # Python venv with the official clients (pinned), reused when its requirements did not change.
 venv="$root/.venv"
 req="$root/tests/python/requirements.txt"

@@ -243,6 +243,8 @@ fn start(s: &MountSettings) -> anyhow::Result<(tokio::runtime::Runtime, crate::f
             Some(libc::ENOENT) if !Path::new("/dev/fuse").exists() => {
                 " (/dev/fuse is missing: load the fuse module)"
             }
+            // Not root: fuser runs fusermount3.
+            Some(libc::ENOENT) => " (is fusermount3 installed? it is in the fuse3 package)",
             _ => "",
         };
         anyhow::anyhow!("cannot mount on {}: {e}{hint}", s.mountpoint.display())

@@ -8,9 +8,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    Errno, FileHandle, Filesystem, INodeNo, KernelConfig, LockOwner, Notifier, OpenFlags,
-    RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
-    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    Errno, FileHandle, Filesystem, INodeNo, InitFlags, KernelConfig, LockOwner, Notifier,
+    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use super::attr::{Attrs, BLKSIZE};
@@ -22,6 +22,8 @@ use crate::read::FileReader;
 /// `fuse-notes.md` §3.5.
 const MAX_BACKGROUND: u16 = 64;
 const CONGESTION_THRESHOLD: u16 = 48;
+/// How long unmounting waits for the engine to write its queued cache entries.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Filesystem settings.
 #[derive(Debug, Clone)]
@@ -137,7 +139,27 @@ impl Filesystem for XetFs {
                 "congestion_threshold {CONGESTION_THRESHOLD} refused"
             );
         }
+        // Directory operations may wait for the Hub: do not let the kernel serialize them per
+        // directory (one slow repo must not hold up its neighbours).
+        if config
+            .add_capabilities(InitFlags::FUSE_PARALLEL_DIROPS)
+            .is_err()
+        {
+            tracing::debug!("the kernel does not offer FUSE_PARALLEL_DIROPS");
+        }
         Ok(())
+    }
+
+    /// The session ended (unmounted): let the engine write what it queued for the disk caches.
+    fn destroy(&mut self) {
+        let reader = self.inner.reader.clone();
+        let flushed = self
+            .inner
+            .rt
+            .block_on(async move { tokio::time::timeout(FLUSH_TIMEOUT, reader.flush()).await });
+        if flushed.is_err() {
+            tracing::warn!("the engine did not finish writing its caches within {FLUSH_TIMEOUT:?}");
+        }
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {

@@ -1,6 +1,6 @@
-//! The filesystem's state and what its operations share. Answers come inline when everything needed is in memory;
-//! anything that waits for the Hub or the engine runs in a tokio task that owns the reply, so a
-//! FUSE thread never blocks on the network. Every such task has a deadline.
+//! The filesystem's state and what its operations share. Answers come inline when everything
+//! needed is in memory; anything that waits for the Hub or the engine runs in a tokio task that
+//! owns the reply, so a FUSE thread never blocks on the network. Every such task has a deadline.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

@@ -89,7 +89,12 @@ impl ReadEngine {
     /// runtime.
     pub fn new(remote: Arc<dyn Remote>, config: EngineConfig) -> anyhow::Result<Arc<Self>> {
         let stats = Arc::new(EngineStats::default());
-        let mem = Arc::new(MemoryCache::new(config.memory_cache_bytes));
+        // One memory budget: small shares for whole plain files and xorb chunk lists, the rest
+        // for decoded chunks.
+        let budget = config.memory_cache_bytes.max(16 << 20);
+        let plain_share = (budget / 8).min(64 << 20);
+        let lists_share = (budget / 64).min(16 << 20);
+        let mem = Arc::new(MemoryCache::new(budget - plain_share - lists_share));
         let (disk, meta) = match &config.cache_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -106,7 +111,7 @@ impl ReadEngine {
         let disk_writer = disk
             .as_ref()
             .map(|d| DiskWriter::spawn(d.clone(), stats.clone(), 256));
-        let proofs = Arc::new(XorbProofs::new(remote.clone(), 64 << 20));
+        let proofs = Arc::new(XorbProofs::new(remote.clone(), lists_share));
         let fetcher = Fetcher::new(
             remote.clone(),
             mem.clone(),
@@ -136,7 +141,7 @@ impl ReadEngine {
             fetcher,
             url_book: UrlBook::new(config.url_ttl),
             states: FileStates::new(meta, 4096),
-            plain: PlainFiles::new((config.memory_cache_bytes / 8).max(16 << 20)),
+            plain: PlainFiles::new(plain_share),
             prefetch,
             stats,
             hook: RwLock::new(None),

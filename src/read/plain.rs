@@ -1,7 +1,7 @@
 //! Plain (non-Xet) files: regular git blobs and LFS objects without a Xet hash, read through the
 //! resolve endpoint.
 //!
-//! Small files are fetched whole, checked against their content address (git blob id, or the LFS
+//! Small files (up to 32 MiB, less with a small memory budget) are fetched whole, checked against their content address (git blob id, or the LFS
 //! SHA-256) and cached in memory and on disk by that address. Large ones (rare: new LFS uploads
 //! are Xet) are read in aligned blocks with `Range`; a server that ignores `Range` and answers 200
 //! with the whole body is handled by skipping to the block. Blocks of large files cannot be
@@ -19,18 +19,21 @@ use super::{FileDesc, ReadError};
 use crate::remote::{ByteStream, RemoteError};
 use crate::xet::reconstruction::ByteRange;
 
-/// Files up to this size are fetched, checked and cached whole.
-pub const WHOLE_FILE_LIMIT: u64 = 64 << 20;
+/// Files up to this size (and half the plain-file cache) are fetched, checked and cached whole.
+pub const WHOLE_FILE_LIMIT: u64 = 32 << 20;
 /// Block size for larger plain files.
 const BLOCK: u64 = 8 << 20;
 
 pub struct PlainFiles {
     blobs: moka::future::Cache<String, Bytes>,
+    /// A whole file must fit the cache comfortably, or every read would fetch it again.
+    whole_limit: u64,
 }
 
 impl PlainFiles {
     pub fn new(budget_bytes: u64) -> Self {
         PlainFiles {
+            whole_limit: WHOLE_FILE_LIMIT.min(budget_bytes / 2),
             blobs: moka::future::Cache::builder()
                 .weigher(|_, v: &Bytes| u32::try_from(v.len()).unwrap_or(u32::MAX))
                 .max_capacity(budget_bytes)
@@ -56,7 +59,7 @@ pub async fn read(
     end: u64,
 ) -> Result<Bytes, ReadError> {
     let key = content_key(oid, sha256);
-    if file.size <= WHOLE_FILE_LIMIT {
+    if file.size <= core.plain.whole_limit {
         let blob = core
             .plain
             .blobs

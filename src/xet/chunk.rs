@@ -170,10 +170,13 @@ pub fn decode_payload(
             out.resize(base + n, 0);
             GROUPED.with(|g| {
                 let mut grouped = g.borrow_mut();
-                grouped.clear();
-                grouped.resize(n, 0);
-                lz4::decode_frames_into(payload, &mut grouped)?;
-                super::bg4::bg4_join_into(&grouped, &mut out[base..]);
+                // Grown once, never cleared: the decoder writes all `n` bytes or fails.
+                if grouped.len() < n {
+                    grouped.resize(n, 0);
+                }
+                let grouped = &mut grouped[..n];
+                lz4::decode_frames_into(payload, grouped)?;
+                super::bg4::bg4_join_into(grouped, &mut out[base..]);
                 Ok(())
             })
         }

@@ -35,6 +35,17 @@ pub struct SerializedXorb {
 }
 
 impl SerializedXorb {
+    /// A xorb from its records and chunk table; the hash is computed from the table.
+    fn new(records: Vec<u8>, chunks: Vec<XorbChunk>) -> Self {
+        let mut x = SerializedXorb {
+            hash: MerkleHash::ZERO,
+            records,
+            chunks,
+        };
+        x.hash = xorb_hash(&x.leaves());
+        x
+    }
+
     /// The v1 footer ("xorb info") for this xorb.
     pub fn footer(&self) -> XorbFooter {
         let mut raw_end = 0u32;
@@ -180,16 +191,7 @@ impl XorbBuilder {
     }
 
     pub fn finish(self) -> SerializedXorb {
-        let leaves: Vec<(MerkleHash, u64)> = self
-            .chunks
-            .iter()
-            .map(|c| (c.hash, u64::from(c.raw_len)))
-            .collect();
-        SerializedXorb {
-            hash: xorb_hash(&leaves),
-            records: self.records,
-            chunks: self.chunks,
-        }
+        SerializedXorb::new(self.records, self.chunks)
     }
 }
 
@@ -226,16 +228,7 @@ pub fn parse_xorb_object(bytes: &[u8]) -> Result<SerializedXorb, XetFormatError>
         });
         pos += len;
     }
-    let xorb = SerializedXorb {
-        hash: xorb_hash(
-            &chunks
-                .iter()
-                .map(|c| (c.hash, u64::from(c.raw_len)))
-                .collect::<Vec<_>>(),
-        ),
-        records: bytes[..pos].to_vec(),
-        chunks,
-    };
+    let xorb = SerializedXorb::new(bytes[..pos].to_vec(), chunks);
     if let Some(at) = footer_at {
         let (footer, start) = XorbFooter::parse_from_end(bytes)?;
         if start != at {

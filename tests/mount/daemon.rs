@@ -176,6 +176,13 @@ fn daemon_returns_when_ready_and_umount_ends_it() {
     let pid = m.pid();
     assert_ne!(pid, std::process::id());
     assert!(alive(pid));
+    // Detached: its own session, stdin from /dev/null, stdout and stderr into the log file.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    assert_eq!(fields[3], pid.to_string(), "session id of the daemon");
+    let fd = |n: u32| std::fs::read_link(format!("/proc/{pid}/fd/{n}")).unwrap();
+    assert_eq!(fd(0), Path::new("/dev/null"));
+    assert_eq!((fd(1), fd(2)), (m.log.clone(), m.log.clone()));
     if unsafe { libc::geteuid() } == 0 {
         assert_eq!(xetfs::fs::mount::read_ahead(m.path()).unwrap(), 4 << 20);
     }
@@ -356,7 +363,7 @@ fn mount_helper_translates_fstab_style_arguments() {
     let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("mount-helper/mount.xetfs");
     let m = DaemonMount::new();
     let opts = format!(
-        "ro,nosuid,nodev,_netdev,cache_dir={},log_file={}",
+        "rw,nosuid,nodev,_netdev,cache_dir={},log_file={}",
         m.cache.path().join("cache").display(),
         m.log.display()
     );

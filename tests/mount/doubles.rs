@@ -95,6 +95,21 @@ pub fn pseudo_random(len: usize, seed: u64) -> Bytes {
         .into()
 }
 
+/// Closed until [`open`](Gate::open)ed.
+pub struct Gate(tokio::sync::Semaphore);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate(tokio::sync::Semaphore::new(0))
+    }
+}
+
+impl Gate {
+    pub fn open(&self) {
+        self.0.add_permits(1 << 20);
+    }
+}
+
 #[derive(Default)]
 struct RepoState {
     refs: HashMap<String, String>,
@@ -108,6 +123,9 @@ pub struct TestHub {
     files: Mutex<HashMap<(String, String), TestFile>>,
     /// Fail every call with this error (an unreachable Hub).
     pub fail: Mutex<Option<RemoteError>>,
+    /// Resolving these repos waits for a permit of `gate` (a slow Hub).
+    pub gated: Mutex<HashSet<RepoId>>,
+    pub gate: Gate,
     pub resolves: AtomicU64,
     pub lists: AtomicU64,
     pub heads: AtomicU64,
@@ -165,6 +183,9 @@ impl TestHub {
 impl Remote for TestHub {
     async fn resolve_revision(&self, repo: &RepoId, rev: &str) -> Result<String, RemoteError> {
         self.resolves.fetch_add(1, Ordering::SeqCst);
+        if self.gated.lock().contains(repo) {
+            let _permit = self.gate.0.acquire().await;
+        }
         self.check()?;
         let repos = self.repos.lock();
         let state = repos

@@ -136,6 +136,15 @@ pub struct TestMount {
 impl TestMount {
     /// `None` when FUSE is unusable and not required (the test then returns early).
     pub fn start(remote: Arc<dyn Remote>, reader: Arc<dyn FileReader>, opts: Opts) -> Option<Self> {
+        Self::start_with(remote, |_| reader, opts)
+    }
+
+    /// Like [`start`](Self::start), with a reader built inside the mount's runtime.
+    pub fn start_with(
+        remote: Arc<dyn Remote>,
+        make_reader: impl FnOnce(&tokio::runtime::Runtime) -> Arc<dyn FileReader>,
+        opts: Opts,
+    ) -> Option<Self> {
         if !fuse_usable() {
             return None;
         }
@@ -145,6 +154,7 @@ impl TestMount {
             .enable_all()
             .build()
             .unwrap();
+        let reader = make_reader(&rt);
         let meta = opts
             .meta_dir
             .as_ref()

@@ -1,11 +1,15 @@
 //! Real FUSE mounts of xetfs. In-process mounts run `XetFs` over test doubles (a Hub serving
-//! listings from memory, a reader serving bytes from memory); `daemon` tests run the built
-//! binary. Every test unmounts, even when it fails.
+//! listings from memory, a reader serving bytes from memory) or over the real engine
+//! (`real_engine`); `daemon` and `serve_e2e` run the built binary. Every test unmounts, even
+//! when it fails.
 
 mod daemon;
 mod doubles;
 mod fakehub;
+mod faults;
 mod harness;
+mod real_engine;
+mod serve_e2e;
 
 use std::fs;
 use std::io::Read;
@@ -15,10 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use doubles::{pseudo_random, Fault, MemReader, TestFile, TestHub};
+use doubles::{pseudo_random, MemReader, TestFile, TestHub};
 use harness::{io, Opts, TestMount};
-use xetfs::read::FileDesc;
-use xetfs::remote::{RemoteError, RepoId, RepoScope};
+use xetfs::remote::{RemoteError, RepoId};
 
 /// A hub with `org/model` (main, tag v1 = main, refs/pr/1) and dataset `org/data`.
 struct World {
@@ -323,84 +326,6 @@ fn branch_move_keeps_open_handles_on_their_content() {
     assert_ne!(st.ino(), old_ino);
     assert_eq!(st.len(), new.data.len() as u64);
     assert_eq!(meta(&m, "org/model/config.json").unwrap().ino(), config_ino);
-}
-
-#[test]
-fn hung_read_gets_eio_from_the_fs_deadline() {
-    let w = world();
-    w.reader.fault("model.safetensors", Fault::Hang);
-    let opts = Opts {
-        read_timeout: Duration::from_secs(1),
-        ..Opts::default()
-    };
-    let Some(m) = mount(&w, opts) else {
-        return;
-    };
-    assert_eq!(errno(read(&m, "org/model/model.safetensors")), libc::EIO);
-    assert!(m.stats()["fs"]["read_timeouts"].as_u64().unwrap() >= 1);
-    // The mount stays healthy.
-    assert_eq!(read(&m, "org/model/config.json").unwrap(), w.model[0].data);
-}
-
-#[test]
-fn wrong_length_or_engine_error_is_eio() {
-    let w = world();
-    w.reader.fault("model.safetensors", Fault::Short);
-    w.reader.fault("config.json", Fault::Fail);
-    let Some(m) = mount(&w, Opts::default()) else {
-        return;
-    };
-    assert_eq!(errno(read(&m, "org/model/model.safetensors")), libc::EIO);
-    assert_eq!(errno(read(&m, "org/model/config.json")), libc::EIO);
-    let fs_stats = &m.stats()["fs"];
-    assert!(fs_stats["short_reads"].as_u64().unwrap() >= 1);
-    assert!(fs_stats["read_errors"].as_u64().unwrap() >= 1);
-    assert_eq!(
-        fs_stats["read_bytes"], 0,
-        "no byte of a failed read is served"
-    );
-}
-
-#[test]
-fn page_cache_is_kept_across_opens_and_dropped_on_invalidation() {
-    let w = world();
-    let Some(m) = mount(&w, Opts::default()) else {
-        return;
-    };
-    let file = w.model[1].clone();
-    assert_eq!(read(&m, "org/model/model.safetensors").unwrap(), file.data);
-    let after_first = w.reader.reads();
-    // KEEP_CACHE: a second open is served from the page cache.
-    assert_eq!(read(&m, "org/model/model.safetensors").unwrap(), file.data);
-    assert_eq!(w.reader.reads(), after_first);
-
-    // The engine finds that what it served was wrong and asks the fs to forget it.
-    let fixed = pseudo_random(file.data.len(), 99);
-    w.reader.replace(&file, fixed.clone());
-    w.reader.invalidate(&FileDesc {
-        scope: RepoScope {
-            repo: RepoId::model("org/model"),
-            commit: w.main_commit.clone(),
-        },
-        path: file.path.clone(),
-        size: file.data.len() as u64,
-        content: file.content(),
-    });
-    let p = m.path("org/model/model.safetensors");
-    let fixed2 = fixed.clone();
-    // The kernel drops the pages asynchronously (on a helper thread): poll by content.
-    let ok = io("read after invalidation", move || {
-        (0..200).any(|_| {
-            let ok = fs::read(&p).unwrap() == fixed2;
-            if !ok {
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            ok
-        })
-    });
-    assert!(ok, "stale pages were still served after invalidation");
-    assert!(w.reader.reads() > after_first);
-    assert_eq!(m.stats()["fs"]["invalidations"], 1);
 }
 
 #[test]

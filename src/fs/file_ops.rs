@@ -33,7 +33,10 @@ impl FsInner {
 
     fn open_file(&self, desc: Arc<FileDesc>, reply: ReplyOpen) {
         bump(&self.stats.opens);
-        let fh = self.handles.insert(Handle::File { desc });
+        let fh = self.handles.insert(Handle::File {
+            desc,
+            poisoned: Default::default(),
+        });
         // Content per inode is immutable: keep the page cache across opens.
         reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
     }
@@ -58,6 +61,10 @@ impl FsInner {
             return reply.error(Errno::EBADF);
         };
         let desc = match &*handle {
+            Handle::File { poisoned, .. } if *poisoned.read() => {
+                bump(&self.stats.poisoned_reads);
+                return reply.error(Errno::EIO);
+            }
             Handle::File { desc, .. } => desc.clone(),
             Handle::Stats(bytes) => {
                 let start = (offset as usize).min(bytes.len());
@@ -76,7 +83,15 @@ impl FsInner {
             // The engine has its own deadline; this one is the last line, so that a reply is
             // always sent.
             let result = tokio::time::timeout(fs.read_timeout, fs.reader.read(&desc, offset, len, fh)).await;
+            let Handle::File { poisoned, .. } = &*handle else {
+                unreachable!("only file handles get here")
+            };
+            let poisoned = poisoned.read();
             match result {
+                _ if *poisoned => {
+                    bump(&fs.stats.poisoned_reads);
+                    reply.error(Errno::EIO);
+                }
                 Ok(Ok(bytes)) if bytes.len() == len as usize => {
                     add(&fs.stats.read_bytes, u64::from(len));
                     reply.data(&bytes);

@@ -6,14 +6,21 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use fuser::FileType;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use super::inode::Ino;
-use crate::read::FileDesc;
+use crate::read::{FileContent, FileDesc};
 
 pub enum Handle {
     /// A repo file: every read of this handle sees the same content, whatever the branch does.
-    File { desc: Arc<FileDesc> },
+    /// `poisoned` is set when the engine finds that bytes it served for this content were wrong:
+    /// the process reading through this handle may hold them, so all its further reads fail
+    /// (EIO) rather than let it finish with a mix. A new `open` reads normally. Replies are sent
+    /// under the read lock, so none lands in the page cache after the poisoning.
+    File {
+        desc: Arc<FileDesc>,
+        poisoned: RwLock<bool>,
+    },
     /// `.xetfs-stats`, rendered at open.
     Stats(Bytes),
     /// A directory listing, taken at opendir so that paging through it is consistent.
@@ -57,5 +64,20 @@ impl Handles {
 
     pub fn len(&self) -> usize {
         self.map.lock().len()
+    }
+
+    /// Poisons every open handle of a file with `content`; returns how many.
+    pub fn poison(&self, content: &FileContent) -> usize {
+        let open: Vec<Arc<Handle>> = self.map.lock().values().cloned().collect();
+        let mut n = 0;
+        for h in open {
+            if let Handle::File { desc, poisoned } = &*h {
+                if desc.content == *content {
+                    *poisoned.write() = true;
+                    n += 1;
+                }
+            }
+        }
+        n
     }
 }

@@ -89,11 +89,14 @@ impl FsInner {
         }
     }
 
-    /// Drops the kernel's cached pages of every inode with `desc`'s content.
+    /// Poisons the open handles of `desc`'s content (bytes served through them may have been
+    /// wrong) and drops the kernel's cached pages of every inode with that content.
     pub fn invalidate(&self, desc: &FileDesc) {
+        // First the handles: from here on no reply of theirs carries data into the page cache.
+        let handles = self.handles.poison(&desc.content);
         let inos = self.inodes.files_with_content(&desc.content);
         add(&self.stats.invalidations, inos.len() as u64);
-        tracing::warn!(path = %desc.path, inodes = inos.len(), "dropping cached pages of a file that failed verification");
+        tracing::warn!(path = %desc.path, inodes = inos.len(), handles, "dropping cached pages and open handles of a file that failed verification");
         let Some(notifier) = self.notifier.get().cloned() else {
             return;
         };

@@ -31,6 +31,7 @@ counters! {
     read_timeouts: "reads answered with EIO because the filesystem deadline passed",
     short_reads: "reads where the engine returned the wrong length (EIO)",
     invalidations: "inodes whose page cache was dropped on the engine's request",
+    poisoned_reads: "reads refused (EIO) on a handle that had been served bytes later proven wrong",
 }
 
 pub fn bump(c: &AtomicU64) {

@@ -11,7 +11,7 @@ use super::disk_writer::DiskWriter;
 use super::fetch::{FetchConfig, Fetcher};
 use super::plain::PlainFiles;
 use super::prefetch::PrefetchConfig;
-use super::stats::{EngineStats, StatsSnapshot};
+use super::stats::{Busy, EngineStats, StatsSnapshot};
 use super::url_book::UrlBook;
 use super::verify::XorbProofs;
 use super::xet_file::FileStates;
@@ -173,13 +173,14 @@ impl ReadEngine {
                     .access
                     .lock()
                     .on_read(&core.prefetch, offset, end, file.size);
+                tracing::trace!(path = %file.path, offset, end, prefetch = ?window, "xet read");
                 if let Some(window) = window {
-                    tokio::spawn(xet_read::warm(
-                        core.clone(),
-                        file.clone(),
-                        st.clone(),
-                        window,
-                    ));
+                    let busy = Busy::new(&core.stats);
+                    let warm = xet_read::warm(core.clone(), file.clone(), st.clone(), window);
+                    tokio::spawn(async move {
+                        warm.await;
+                        drop(busy);
+                    });
                 }
                 xet_read::read(core, file, &st, offset, end).await
             }

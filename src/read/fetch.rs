@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use tokio::sync::{oneshot, Semaphore};
 
 use super::disk_writer::DiskWriter;
-use super::stats::EngineStats;
+use super::stats::{Busy, EngineStats};
 use super::url_book::Descriptor;
 use super::verify::{proves_whole_xorb, ChunkList, XorbProofs};
 use crate::cache::disk::DiskChunk;
@@ -197,7 +197,11 @@ impl Fetcher {
                     list.push(f.clone());
                     let this = self.clone();
                     let task = f.clone();
-                    tokio::spawn(async move { this.run(task).await });
+                    let busy = Busy::new(&self.stats);
+                    tokio::spawn(async move {
+                        this.run(task).await;
+                        drop(busy);
+                    });
                     f
                 }
             }

@@ -5,6 +5,11 @@
 //! must still look sequential. A read continues a stream when it starts near where that stream
 //! left off; a stream that has continued at least once is sequential and gets a prefetch window
 //! that doubles every time it is issued, up to a cap. Random readers never get prefetch.
+//!
+//! What is fetched ahead of a stream never exceeds the bytes the stream has read so far (or the
+//! initial window; a forward skip within the slack does not count as read): a reader that stops — a loader done with one tensor of a large file — leaves
+//! at most about as much unread prefetch behind as it read, while a long scan still ramps up to
+//! the cap.
 
 use std::ops::Range;
 
@@ -35,6 +40,8 @@ impl Default for PrefetchConfig {
 
 #[derive(Debug, Clone)]
 struct Stream {
+    /// Bytes read by the stream so far (its reads may skip ahead: this is not `end - start`).
+    read: u64,
     /// End of the furthest read so far.
     end: u64,
     /// Consecutive continuing reads.
@@ -76,6 +83,7 @@ impl AccessTracker {
                     s.hits += 1;
                     s.end = end;
                 }
+                s.read += end - start;
                 s.last_used = tick;
                 s
             }
@@ -89,6 +97,7 @@ impl AccessTracker {
                 // Not even a read at offset 0 counts yet: loaders read a safetensors header there
                 // and then jump; a real scan shows itself with its second read.
                 self.streams.push(Stream {
+                    read: end - start,
                     end,
                     hits: 0,
                     window: cfg.initial_window,
@@ -101,13 +110,15 @@ impl AccessTracker {
         if stream.hits == 0 || stream.end >= size {
             return None;
         }
+        // Never further ahead than the stream has read so far.
+        let window = stream.window.min(stream.read.max(cfg.initial_window));
         // Issue the next window once the reader is within half a window of what was prefetched.
         let ahead = stream.prefetched_to.saturating_sub(stream.end);
-        if ahead > stream.window / 2 {
+        if ahead > window / 2 {
             return None;
         }
         let from = stream.prefetched_to.max(stream.end);
-        let to = (from + stream.window).min(size);
+        let to = (from + window).min(size);
         stream.prefetched_to = to;
         stream.window = (stream.window * 2).min(cfg.max_window.max(cfg.initial_window));
         (from < to).then_some(from..to)
@@ -197,6 +208,51 @@ mod tests {
         for _ in 0..16 {
             assert_eq!(t.on_read(&c, 100 * MIB, 101 * MIB, 1 << 30), None);
         }
+    }
+
+    #[test]
+    fn a_stream_that_stops_leaves_little_prefetch_behind() {
+        // A loader reads one tensor of 1, 16 or 64 MiB in 1 MiB reads, then stops.
+        for tensor in [1, 16, 64] {
+            let mut t = AccessTracker::default();
+            let c = cfg();
+            let start = 300 * MIB;
+            let mut furthest = start + tensor * MIB;
+            for i in 0..tensor {
+                let at = start + i * MIB;
+                if let Some(r) = t.on_read(&c, at, at + MIB, 1 << 30) {
+                    furthest = furthest.max(r.end);
+                }
+            }
+            let behind = furthest - (start + tensor * MIB);
+            assert!(
+                behind <= (tensor * MIB).max(c.initial_window),
+                "{tensor} MiB read, {} MiB prefetched past it",
+                behind / MIB
+            );
+        }
+    }
+
+    #[test]
+    fn a_forward_skip_does_not_count_as_read() {
+        // Kernel readahead of an mmap can ask for the end of a region before its middle.
+        let c = PrefetchConfig {
+            slack: 16 * MIB,
+            ..cfg()
+        };
+        let mut t = AccessTracker::default();
+        let s = 300 * MIB;
+        let mut furthest = 0;
+        for at in [s, s + MIB, s + 14 * MIB, s + 15 * MIB] {
+            if let Some(r) = t.on_read(&c, at, at + MIB, 1 << 30) {
+                furthest = furthest.max(r.end);
+            }
+        }
+        assert!(
+            furthest <= s + 16 * MIB + c.initial_window,
+            "{} MiB past the last read",
+            (furthest - s - 16 * MIB) / MIB
+        );
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Engine counters. Tests assert on them (bytes fetched, cache hits…); `.xetfs-stats` shows them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 macro_rules! counters {
     ($($name:ident: $doc:literal),* $(,)?) => {
-        /// Monotonic counters, updated with relaxed atomics.
+        /// Counters, updated with relaxed atomics; all monotonic but the `background_tasks` gauge.
         #[derive(Debug, Default)]
         pub struct EngineStats { $(#[doc = $doc] pub $name: AtomicU64,)* }
 
@@ -40,6 +41,24 @@ counters! {
     disk_write_dropped: "chunk batches not written to the disk cache (queue full or I/O error)",
     plain_fetches: "plain (non-Xet) file fetches",
     plain_fetched_bytes: "plain file bytes received",
+    background_tasks: "prefetch windows and xorb range fetches under way now (a gauge: 0 when idle)",
+}
+
+/// Holds one unit of [`EngineStats::background_tasks`] for as long as it lives: taken before a
+/// task is spawned, so that work queued but not yet started counts too.
+pub struct Busy(Arc<EngineStats>);
+
+impl Busy {
+    pub fn new(stats: &Arc<EngineStats>) -> Self {
+        EngineStats::inc(&stats.background_tasks);
+        Busy(stats.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.background_tasks.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl EngineStats {

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -191,6 +192,9 @@ async fn copy_segment(
             learn(st, file, extent, first_new, &learned)?;
             return Ok(off.max(pos));
         };
+        // Once the file is proven, every chunk hash in its map is too: a chunk fetched again
+        // (evicted meanwhile) must match it.
+        let proven_map = st.verified.load(Ordering::Relaxed);
         for (key, slot) in keys.iter().zip(slots) {
             let chunk = slot.take().await?;
             let len = chunk.data.len() as u64;
@@ -200,6 +204,15 @@ async fn copy_segment(
                         msg: format!(
                             "chunk {} of xorb {} has {len} bytes, {} were learned before",
                             key.index, key.xorb, info.len
+                        ),
+                        purge: vec![*key],
+                    })
+                }
+                Some(info) if proven_map && info.hash != chunk.hash => {
+                    return Err(Failure::Integrity {
+                        msg: format!(
+                            "chunk {} of xorb {} hashes to {}, the proven file has {}",
+                            key.index, key.xorb, chunk.hash, info.hash
                         ),
                         purge: vec![*key],
                     })
@@ -455,7 +468,6 @@ async fn check_whole_file(
     file: &Arc<FileDesc>,
     st: &Arc<XetFileState>,
 ) -> Result<(), ReadError> {
-    use std::sync::atomic::Ordering;
     if st.verified.load(Ordering::Relaxed) {
         return Ok(());
     }

@@ -1,15 +1,20 @@
 //! Real FUSE mounts of xetfs. In-process mounts run `XetFs` over test doubles (a Hub serving
 //! listings from memory, a reader serving bytes from memory) or over the real engine
-//! (`real_engine`); `daemon` and `serve_e2e` run the built binary. Every test unmounts, even
-//! when it fails.
+//! (`real_engine`); `daemon` and the `e2e_*` tests run the built binary (the `e2e_*` ones over
+//! `xetfs serve`, in process). Every test unmounts, even when it fails.
 
 mod daemon;
 mod doubles;
+mod e2e_bytes;
+mod e2e_cache;
+mod e2e_faults;
+mod e2e_fixture;
+mod e2e_mmap;
+mod e2e_traffic;
 mod fakehub;
 mod faults;
 mod harness;
 mod real_engine;
-mod serve_e2e;
 
 use std::fs;
 use std::io::Read;

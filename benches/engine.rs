@@ -9,7 +9,9 @@
 //!   with a 4 MiB window keeps about 4 requests of 1 MiB outstanding);
 //! - `rand_q1` / `rand_q4`: 256 KiB reads at distinct random offsets;
 //! - `hot_seq_q4`: `seq_q4` again on the same engine, everything in the memory cache (the
-//!   engine's cost with no network at all).
+//!   engine's cost with no network at all);
+//! - `seq_q4_disk`: `seq_q4` on an engine with a disk cache (a fresh directory), as a mount
+//!   has: the cost of writing the cache on the cold path.
 //!
 //! Environment: `XETFS_BENCH_ENGINE_SIZE` (default `256MiB`), `XETFS_BENCH_DIR` (work dir),
 //! or `XETFS_BENCH_ENDPOINT` + `XETFS_BENCH_REPO` + `XETFS_BENCH_FILE` to read a file of an
@@ -102,6 +104,7 @@ struct Pass {
     bytes: u64,
     fetched: u64,
     cpu: f64,
+    dropped: u64,
 }
 
 fn cpu_seconds() -> f64 {
@@ -119,7 +122,10 @@ async fn pass(
     reads: &[(u64, u32)],
     depth: usize,
 ) -> Pass {
-    let before = engine.stats().fetched_bytes;
+    let (before, dropped) = {
+        let s = engine.stats();
+        (s.fetched_bytes, s.disk_write_dropped)
+    };
     let (t0, c0) = (Instant::now(), cpu_seconds());
     let bytes = stream::iter(reads.iter().copied())
         .map(|(off, len)| async move {
@@ -136,12 +142,22 @@ async fn pass(
         bytes,
         fetched: engine.stats().fetched_bytes - before,
         cpu: cpu_seconds() - c0,
+        dropped: engine.stats().disk_write_dropped - dropped,
     }
 }
 
 fn engine(remote: &Arc<HttpRemote>, memory: u64) -> Arc<ReadEngine> {
+    engine_with(remote, memory, None)
+}
+
+fn engine_with(
+    remote: &Arc<HttpRemote>,
+    memory: u64,
+    cache_dir: Option<&std::path::Path>,
+) -> Arc<ReadEngine> {
     let cfg = EngineConfig {
         memory_cache_bytes: memory,
+        cache_dir: cache_dir.map(|d| d.to_path_buf()),
         ..EngineConfig::default()
     };
     ReadEngine::new(remote.clone(), cfg).expect("engine")
@@ -184,7 +200,8 @@ fn main() -> anyhow::Result<()> {
             src.endpoint,
             memory >> 20
         );
-        let cases = ["seq_q1", "seq_q4", "rand_q1", "rand_q4", "hot_seq_q4"];
+        let cases = ["seq_q1", "seq_q4", "rand_q1", "rand_q4", "hot_seq_q4", "seq_q4_disk"];
+        let base = env("XETFS_BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().display().to_string());
         let mut results: Vec<Vec<Pass>> = cases.iter().map(|_| Vec::new()).collect();
         for _ in 0..reps {
             results[0].push(pass(&engine(&remote, memory), &file, &seq, 1).await);
@@ -194,21 +211,27 @@ fn main() -> anyhow::Result<()> {
             drop(warm);
             results[2].push(pass(&engine(&remote, memory), &file, &rand, 1).await);
             results[3].push(pass(&engine(&remote, memory), &file, &rand, 4).await);
+            let dir = tempfile::Builder::new().prefix("xetfs-engine-cache-").tempdir_in(&base)?;
+            let with_disk = engine_with(&remote, memory, Some(dir.path()));
+            results[5].push(pass(&with_disk, &file, &seq, 4).await);
+            with_disk.flush().await;
+            drop(with_disk);
         }
         let mut json = serde_json::Map::new();
-        println!("| case | MB/s | fetched ÷ read | CPU s per GB read | mean ms per read |");
-        println!("|---|---|---|---|---|");
+        println!("| case | MB/s | fetched ÷ read | CPU s per GB read | mean ms per read | disk puts dropped |");
+        println!("|---|---|---|---|---|---|");
         for (name, passes) in cases.iter().zip(&results) {
             let mbps = median(passes.iter().map(|p| p.bytes as f64 / p.secs / 1e6).collect());
             let eff = median(passes.iter().map(|p| p.fetched as f64 / p.bytes as f64).collect());
             let cpu = median(passes.iter().map(|p| p.cpu / (p.bytes as f64 / 1e9)).collect());
             let n = if name.starts_with("rand") { rand.len() } else { seq.len() };
             let ms = median(passes.iter().map(|p| p.secs * 1e3 / n as f64).collect());
-            println!("| {name} | {mbps:.0} | {eff:.3} | {cpu:.2} | {ms:.2} |");
+            let dropped = median(passes.iter().map(|p| p.dropped as f64).collect());
+            println!("| {name} | {mbps:.0} | {eff:.3} | {cpu:.2} | {ms:.2} | {dropped:.0} |");
             json.insert(
                 name.to_string(),
                 serde_json::json!({"mb_per_s": mbps, "fetch_ratio": eff, "cpu_s_per_gb": cpu,
-                    "ms_per_read": ms, "reads": n,
+                    "ms_per_read": ms, "reads": n, "disk_write_dropped": dropped,
                     "runs_mb_per_s": passes.iter().map(|p| p.bytes as f64 / p.secs / 1e6).collect::<Vec<_>>()}),
             );
         }

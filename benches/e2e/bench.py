@@ -19,6 +19,11 @@ from xbench.repo import ensure_repo
 
 CRATE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SECTIONS = ["sequential", "ttfb", "loaders", "fio", "engine", "wan"]
+T0 = time.time()
+
+
+def say(what):
+    print(f"== [{time.time() - T0:5.0f}s] {what}", flush=True)
 
 
 def parse_args():
@@ -74,7 +79,7 @@ def run_wan(a, repo, work, ctx, res):
                     os.path.join(work, "logs", "serve-wan.log"), host=wan.SERVER_ADDR,
                     ns=wan.SERVER_NS)
     ctx.server, ctx.ns = server, wan.CLIENT_NS
-    runs = sections.sequential(ctx, a.reps, ["mount", "hf_xet", "curl"])
+    runs = sections.sequential(ctx, a.reps, ["mount", "hf_xet", "curl"], cold_only=True)
     # Only the cold pass crossed the link in a way that matters here.
     res["wan"] = {"rtt_ms": rtt, "rate_mbit": rate, "sysctls": link.sysctls, "runs": runs}
     server.stop()
@@ -95,7 +100,7 @@ def main():
         "command": "benches/e2e/run.sh" + (" --full" if a.full else ""),
         "git": git_rev(), "machine": measure.machine(), "load_start": loadavg(),
         "reps": a.reps, "memory_cache": a.memory_cache}}
-    print(f"== repo ({a.size >> 20} MiB target) in {work}/hub", flush=True)
+    say(f"repo ({a.size >> 20} MiB target) in {work}/hub")
     t0 = time.time()
     repo = ensure_repo(os.path.join(work, "hub"), os.path.join(work, "repo-spec.json"), a.size)
     repo["path"] = os.path.join(work, "hub", repo["repo"], repo["big"])
@@ -113,28 +118,28 @@ def main():
     t0 = time.time()
     server = Server(a.xetfs, os.path.join(work, "hub"), os.path.join(work, "state"),
                     os.path.join(work, "logs", "serve.log"))
-    print(f"== xetfs serve at {server.endpoint}, ingest {time.time() - t0:.0f}s", flush=True)
+    say(f"xetfs serve at {server.endpoint}, ingest {time.time() - t0:.0f}s")
     ctx = sections.Ctx(a, repo, server, a.xetfs, a.python, work)
 
     if "sequential" in a.only:
-        print("== cold sequential, warm, hot", flush=True)
+        say("cold sequential, warm, hot")
         res["sequential"] = sections.sequential(
             ctx, a.reps, ["mount", "hf_xet", "curl", "local_disk", "tmpfs"])
     if "ttfb" in a.only:
-        print("== time to first byte", flush=True)
+        say("time to first byte")
         res["ttfb"] = sections.ttfb(ctx, a.reps)
     if "loaders" in a.only:
-        print("== safetensors loaders", flush=True)
+        say("safetensors loaders")
         res["loaders"] = sections.loaders(ctx, a.reps)
     if "fio" in a.only:
-        print("== fio matrix", flush=True)
+        say("fio matrix")
         res["fio"] = sections.fio_matrix(ctx, a.reps, a.fio_runtime)
     if "engine" in a.only:
-        print("== engine without FUSE", flush=True)
+        say("engine without FUSE")
         res["engine"] = engine_bench(server, a.reps)
     server.stop()
     if "wan" in a.only:
-        print("== WAN (network namespaces, 40 ms RTT, 1 Gbit/s)", flush=True)
+        say("WAN (network namespaces, 40 ms RTT, 1 Gbit/s)")
         run_wan(a, repo, work, ctx, res)
 
     res["meta"]["load_end"] = loadavg()

@@ -104,7 +104,8 @@ class Server:
     def warm_state(self):
         """Puts the server's xorbs in the page cache: cold runs measure the client, not this
         VM's virtual disk."""
-        read_all(glob.glob(os.path.join(self.state, "xorbs", "**", "*"), recursive=True))
+        files = glob.glob(os.path.join(self.state, "xorbs", "**", "*"), recursive=True)
+        read_all([p for p in files if os.path.isfile(p)])
 
     def stop(self):
         if self.proc.poll() is None:

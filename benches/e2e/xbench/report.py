@@ -220,10 +220,11 @@ def markdown(res, s):
     if eng:
         L += ["", "### Read engine without FUSE (`cargo bench --bench engine`, same server and "
               "file)", "", "| case | MB/s | fetched ÷ read | CPU s per GB (whole process) | "
-              "ms per read |", "|---|---|---|---|---|"]
+              "ms per read | disk puts dropped |", "|---|---|---|---|---|---|"]
         for k, v in eng.items():
             L.append(f"| {k} | {f(v['mb_per_s'])} | {f(v['fetch_ratio'], 3)} | "
-                     f"{f(v['cpu_s_per_gb'], 2)} | {f(v['ms_per_read'], 2)} |")
+                     f"{f(v['cpu_s_per_gb'], 2)} | {f(v['ms_per_read'], 2)} | "
+                     f"{f(v.get('disk_write_dropped'))} |")
     wan = res.get("wan")
     if wan:
         L += ["", f"### WAN: {wan['rtt_ms']} ms RTT, {wan['rate_mbit']:.0f} Mbit/s "

@@ -55,12 +55,13 @@ def _rotate(items, rep):
 
 def _mount_pass(ctx, m, before):
     s = m.stats()["reader"]
+    keep = ("disk_write_dropped", "read_errors", "disk_hits", "reconstructions", "fetches",
+            "prefetch_windows", "integrity_failures")
     return {"fetched": ctx.server.xorb_bytes() - before, "vm_hwm": m.vm_hwm(),
-            "disk_write_dropped": s["disk_write_dropped"], "read_errors": s["read_errors"],
-            "disk_hits": s["disk_hits"], "reconstructions": s["reconstructions"]}
+            **{k: s[k] for k in keep}}
 
 
-def run_mount_cycle(ctx, rep, verify):
+def run_mount_cycle(ctx, rep, verify, cold_only=False):
     """Cold read through a fresh mount, hot re-read in the same mount, then warm: a fresh
     mount on the same (now filled) disk cache after dropping the page cache."""
     cache = ctx.fresh_cache(f"seq-{rep}")
@@ -71,6 +72,8 @@ def run_mount_cycle(ctx, rep, verify):
         before = ctx.server.xorb_bytes()
         secs, n = measure.dd(ctx.big_in(ctx.mnt))
         out["cold"] = {"seconds": secs, "bytes": n, **_mount_pass(ctx, m, before)}
+        if cold_only:
+            return out
         before = ctx.server.xorb_bytes()
         secs, n = measure.dd(ctx.big_in(ctx.mnt))
         out["hot"] = {"seconds": secs, "bytes": n, **_mount_pass(ctx, m, before)}
@@ -78,6 +81,8 @@ def run_mount_cycle(ctx, rep, verify):
             out["sha256_ok"] = measure.sha256(ctx.big_in(ctx.mnt)) == ctx.repo["sha256"]
     finally:
         m.umount()
+        if cold_only:
+            shutil.rmtree(cache, ignore_errors=True)
     out["disk_cache_bytes"] = _du(cache)
     ctx.cold()
     m = ctx.mount(cache)
@@ -121,9 +126,12 @@ def run_tmpfs(ctx, rep, verify):
     return {"seconds": secs, "bytes": n}
 
 
-def sequential(ctx, reps, methods):
+def sequential(ctx, reps, methods, cold_only=False):
     """Cold sequential read of the big file by every method, alternating the order."""
-    runners = {"mount": run_mount_cycle, "hf_xet": run_hf, "curl": run_curl,
+    def mount(ctx, rep, verify):
+        return run_mount_cycle(ctx, rep, verify, cold_only)
+
+    runners = {"mount": mount, "hf_xet": run_hf, "curl": run_curl,
                "local_disk": run_local, "tmpfs": run_tmpfs}
     res = {m: [] for m in methods}
     for rep in range(reps):
@@ -213,6 +221,7 @@ def fio_matrix(ctx, reps, runtime):
         for state in _rotate(["cold", "warm"], rep):
             for job in _rotate(FIO_JOBS, rep):
                 cache = ctx.fresh_cache("fio-cold") if state == "cold" else full
+                t0 = time.time()
                 ctx.cold()
                 m = ctx.mount(cache)
                 try:
@@ -222,7 +231,8 @@ def fio_matrix(ctx, reps, runtime):
                 finally:
                     m.umount()
                 res[state][job].append(r)
-                print(f"  fio rep {rep} {state} {job}: {r['bw'] / MB:.0f} MB/s", flush=True)
+                print(f"  fio rep {rep} {state} {job}: {r['bw'] / MB:.0f} MB/s "
+                      f"({time.time() - t0:.1f}s)", flush=True)
     return res
 
 

@@ -192,7 +192,7 @@ fn main() -> anyhow::Result<()> {
         let mut rand: Vec<(u64, u32)> = (0..size / block).map(|i| (i * block, block as u32)).collect();
         rand.shuffle(&mut rand::rngs::StdRng::seed_from_u64(17));
         rand.truncate(256.min(rand.len()));
-        let memory = (1u64 << 30).max(size + 256 * MIB);
+        let memory = (1u64 << 30).max(size + 512 * MIB);
         println!(
             "engine bench: {} ({:.0} MB) from {}, {reps} reps, memory cache {} MiB",
             file.path,

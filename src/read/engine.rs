@@ -84,17 +84,44 @@ pub struct ReadEngine {
     housekeeping: tokio::task::JoinHandle<()>,
 }
 
+/// One memory budget (`--memory-cache`) split between everything that holds file bytes, so
+/// that the process stays near the budget: whole plain files, xorb chunk lists, bytes being
+/// fetched, puts queued for the disk cache, and — the rest — decoded chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryShares {
+    pub plain: u64,
+    pub lists: u64,
+    pub in_flight: u64,
+    pub disk_queue: u64,
+    pub chunks: u64,
+}
+
+impl MemoryShares {
+    pub fn of(budget: u64) -> Self {
+        let budget = budget.max(32 << 20);
+        let plain = (budget / 8).min(64 << 20);
+        let lists = (budget / 64).min(16 << 20);
+        // Enough for the prefetch window's parallel ranges on a fast link (a 40 ms, 10 Gbit/s
+        // path holds 50 MB); more only adds memory.
+        let in_flight = (budget / 8).clamp(8 << 20, 128 << 20);
+        let disk_queue = (budget / 16).clamp(4 << 20, 64 << 20);
+        MemoryShares {
+            plain,
+            lists,
+            in_flight,
+            disk_queue,
+            chunks: budget - plain - lists - in_flight - disk_queue,
+        }
+    }
+}
+
 impl ReadEngine {
     /// Builds the engine (opening the disk cache when configured). Must be called inside a tokio
     /// runtime.
     pub fn new(remote: Arc<dyn Remote>, config: EngineConfig) -> anyhow::Result<Arc<Self>> {
         let stats = Arc::new(EngineStats::default());
-        // One memory budget: small shares for whole plain files and xorb chunk lists, the rest
-        // for decoded chunks.
-        let budget = config.memory_cache_bytes.max(16 << 20);
-        let plain_share = (budget / 8).min(64 << 20);
-        let lists_share = (budget / 64).min(16 << 20);
-        let mem = Arc::new(MemoryCache::new(budget - plain_share - lists_share));
+        let shares = MemoryShares::of(config.memory_cache_bytes);
+        let mem = Arc::new(MemoryCache::new(shares.chunks));
         let (disk, meta) = match &config.cache_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -110,8 +137,8 @@ impl ReadEngine {
         };
         let disk_writer = disk
             .as_ref()
-            .map(|d| DiskWriter::spawn(d.clone(), stats.clone(), 256));
-        let proofs = Arc::new(XorbProofs::new(remote.clone(), lists_share));
+            .map(|d| DiskWriter::spawn(d.clone(), stats.clone(), shares.disk_queue));
+        let proofs = Arc::new(XorbProofs::new(remote.clone(), shares.lists));
         let fetcher = Fetcher::new(
             remote.clone(),
             mem.clone(),
@@ -121,7 +148,7 @@ impl ReadEngine {
             FetchConfig {
                 max_attempts: 3,
                 deadline: config.read_timeout,
-                max_bytes_in_flight: (config.memory_cache_bytes / 2).clamp(64 << 20, 1 << 30),
+                max_bytes_in_flight: shares.in_flight,
                 retry_backoff: Duration::from_millis(200),
             },
         );
@@ -141,7 +168,7 @@ impl ReadEngine {
             fetcher,
             url_book: UrlBook::new(config.url_ttl),
             states: FileStates::new(meta, 4096),
-            plain: PlainFiles::new(plain_share),
+            plain: PlainFiles::new(shares.plain),
             prefetch,
             stats,
             hook: RwLock::new(None),

@@ -199,7 +199,9 @@ mod tests {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut prefetched = 0;
         for _ in 0..256 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let at = (x >> 33) % 4096 * block;
             if let Some(r) = t.on_read(&c, at, at + block, 1 << 30) {
                 prefetched += r.end - r.start;

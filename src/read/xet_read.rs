@@ -415,12 +415,17 @@ async fn read_from_disk(
 ) -> Vec<(usize, CachedChunk)> {
     let stats = core.stats.clone();
     let found = tokio::task::spawn_blocking(move || {
-        wanted
-            .into_iter()
-            .filter_map(|(i, key)| {
-                let stored = disk.get(&key)?;
+        use rayon::prelude::*;
+        let keys: Vec<ChunkKey> = wanted.iter().map(|(_, k)| *k).collect();
+        let stored = disk.get_many(&keys);
+        // Decoding (LZ4) is the CPU cost of a warm read: spread it over the cores.
+        let decoded: Vec<_> = wanted
+            .into_par_iter()
+            .zip(stored.into_par_iter())
+            .filter_map(|((i, key), stored)| {
+                let stored = stored?;
                 match decode_record(&stored.record) {
-                    Ok((_, data, used)) if used == stored.record.len() => Some((
+                    Ok((_, data, used)) if used == stored.record.len() => Some(Ok((
                         i,
                         key,
                         CachedChunk {
@@ -428,16 +433,23 @@ async fn read_from_disk(
                             hash: stored.hash,
                             proven: stored.proven,
                         },
-                    )),
-                    _ => {
-                        EngineStats::inc(&stats.integrity_failures);
-                        tracing::warn!(xorb = %key.xorb, index = key.index, "undecodable disk cache entry dropped");
-                        disk.remove(&key);
-                        None
-                    }
+                    ))),
+                    _ => Some(Err(key)),
                 }
             })
-            .collect::<Vec<_>>()
+            .collect();
+        let mut found = Vec::with_capacity(decoded.len());
+        for d in decoded {
+            match d {
+                Ok(hit) => found.push(hit),
+                Err(key) => {
+                    EngineStats::inc(&stats.integrity_failures);
+                    tracing::warn!(xorb = %key.xorb, index = key.index, "undecodable disk cache entry dropped");
+                    disk.remove(&key);
+                }
+            }
+        }
+        found
     })
     .await
     .unwrap_or_default();

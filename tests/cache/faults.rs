@@ -194,3 +194,48 @@ fn strays_in_the_directory_are_removed_at_open() {
     );
     assert_eq!(cache.usage_bytes(), dir_usage(dir.path()));
 }
+
+#[test]
+fn get_many_reads_across_blocks_skips_misses_and_drops_a_flipped_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), 64 * MIB);
+    let len = 3000;
+    put(&cache, 1, &[0, 1, 2, 3, 4, 5, 6, 7], len);
+    put(&cache, 1, &[64, 65], len); // second block of the same xorb
+    put(&cache, 2, &[0], len);
+    let path = cache.block_path(&key(1, 0));
+    let record_len = 8 + len;
+    flip(&path, header_len(8) + 5 * record_len + 8 + len / 2);
+
+    let keys = [
+        key(1, 65),
+        key(1, 5), // flipped
+        key(1, 0),
+        key(3, 0), // no such xorb
+        key(1, 9), // not in its block
+        key(2, 0),
+        key(1, 64),
+        key(1, 7),
+    ];
+    let got = cache.get_many(&keys);
+    assert_eq!(got.len(), keys.len());
+    for (k, g) in keys.iter().zip(&got) {
+        let present = [(1, 65), (1, 0), (2, 0), (1, 64), (1, 7)]
+            .iter()
+            .any(|&(x, i)| *k == key(x, i));
+        match g {
+            Some(c) => {
+                assert!(present, "{k:?} should be a miss");
+                assert_eq!(c.record, chunk(k, len).record, "bytes of {k:?}");
+            }
+            None => assert!(!present, "{k:?} should be a hit"),
+        }
+    }
+    // The flipped record is gone for good; its neighbours stay.
+    assert_eq!(cache.stats().corrupt_dropped, 1);
+    assert!(!cache.contains(&key(1, 5)));
+    for i in (0..8).filter(|&i| i != 5) {
+        assert!(holds(&cache, 1, i, len), "neighbour {i} kept");
+    }
+    assert_eq!(cache.usage_bytes(), dir_usage(dir.path()));
+}

@@ -110,6 +110,11 @@ impl DiskCache {
         self.inner.get(key)
     }
 
+    /// Reads many chunks (one open and header check per block file); `None` for each miss.
+    pub fn get_many(&self, keys: &[ChunkKey]) -> Vec<Option<DiskChunk>> {
+        self.inner.get_many(keys)
+    }
+
     /// Index lookup only, no I/O. May miss files the startup scan has not reached yet.
     pub fn contains(&self, key: &ChunkKey) -> bool {
         self.inner

@@ -1,6 +1,7 @@
 //! Reading one chunk: open the block file once, read its header and the one record through the
 //! same fd (so a concurrent replace cannot tear the view), check both, note the access.
 
+use std::collections::BTreeMap;
 use std::fs::{File, Metadata};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -46,6 +47,98 @@ impl Inner {
         }
         Counters::add(&self.counters.misses, 1);
         None
+    }
+
+    /// Like [`get`](Self::get) for many chunks: each block file is opened, and its header read
+    /// and checked, once for all the chunks wanted from it.
+    pub(super) fn get_many(&self, keys: &[ChunkKey]) -> Vec<Option<DiskChunk>> {
+        let mut out: Vec<Option<DiskChunk>> = keys.iter().map(|_| None).collect();
+        let mut by_block: BTreeMap<BlockId, Vec<usize>> = BTreeMap::new();
+        for (i, key) in keys.iter().enumerate() {
+            by_block.entry(BlockId::of(key)).or_default().push(i);
+        }
+        for (id, wanted) in by_block {
+            let entry = EntryId::Block(id);
+            let path = self.layout.block_path(&id);
+            let indices: Vec<u32> = wanted.iter().map(|&i| keys[i].index).collect();
+            match self.lookup_many(&id, &indices, &path) {
+                Ok((found, file, corrupt)) => {
+                    let hits = found.iter().filter(|c| c.is_some()).count() as u64;
+                    Counters::add(&self.counters.hits, hits);
+                    Counters::add(&self.counters.misses, found.len() as u64 - hits);
+                    if hits > 0 {
+                        self.note_access(&entry, &file);
+                    }
+                    for (slot, chunk) in wanted.iter().zip(found) {
+                        out[*slot] = chunk;
+                    }
+                    if let Some((file_id, why)) = corrupt {
+                        tracing::warn!(path = %path.display(), %why, "corrupt disk cache block");
+                        self.drop_corrupt_block(&id, &path, file_id);
+                    }
+                }
+                Err(miss) => {
+                    Counters::add(&self.counters.misses, wanted.len() as u64);
+                    match miss {
+                        Lookup::NoFile => self.forget_if_gone(&entry, &path),
+                        Lookup::Corrupt(file_id, why) => {
+                            tracing::warn!(path = %path.display(), %why, "corrupt disk cache block");
+                            self.drop_corrupt_block(&id, &path, file_id);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The chunks `indices` of one block (`None` where absent or failing its checksum), the open
+    /// file, and the reason to drop the block if a record failed. `Err` when nothing could be
+    /// read at all (no file, a bad header, an I/O error — logged).
+    #[allow(clippy::type_complexity)]
+    fn lookup_many(
+        &self,
+        id: &BlockId,
+        indices: &[u32],
+        path: &Path,
+    ) -> Result<(Vec<Option<DiskChunk>>, File, Option<(FileId, Corrupt)>), Lookup> {
+        let io_error = |e: io::Error| {
+            tracing::warn!(path = %path.display(), error = %e, "disk cache read failed");
+            Lookup::NotInBlock
+        };
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Lookup::NoFile),
+            Err(e) => return Err(io_error(e)),
+        };
+        let meta = file.metadata().map_err(io_error)?;
+        let header = match read_header(&file, &meta, id).map_err(io_error)? {
+            Ok(h) => h,
+            Err(why) => return Err(Lookup::Corrupt(FileId::of(&meta), why)),
+        };
+        let mut corrupt = None;
+        let mut found = Vec::with_capacity(indices.len());
+        for &index in indices {
+            let Some(entry) = header.find(index) else {
+                found.push(None);
+                continue;
+            };
+            let mut record = vec![0; entry.len as usize];
+            file.read_exact_at(&mut record, entry.offset)
+                .map_err(io_error)?;
+            if !block::record_matches(entry, &record) {
+                corrupt = Some((FileId::of(&meta), Corrupt("record checksum mismatch")));
+                found.push(None);
+                continue;
+            }
+            found.push(Some(DiskChunk {
+                record: record.into(),
+                hash: entry.hash,
+                proven: entry.proven,
+            }));
+        }
+        Ok((found, file, corrupt))
     }
 
     fn lookup(&self, id: &BlockId, index: u32, path: &Path) -> io::Result<Lookup> {

@@ -45,16 +45,9 @@ if [ -z "${XETFS_TESTVECTORS:-}" ]; then
     exit 1
 fi
 
-# Python venv with the official clients (pinned), reused when its requirements did not change.
-venv="$root/.venv"
-req="$root/tests/python/requirements.txt"
-if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/.requirements"; then
-    log "creating Python venv with the official clients"
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
-    cp "$req" "$venv/.requirements"
-fi
+# Python venv with the pinned official clients, safetensors and numpy.
+. "$root/tests/python/venv.sh"
+ensure_venv "$root"
 export XETFS_TEST_PYTHON="$venv/bin/python"
 # The client tests must talk to loopback only, never to huggingface.co.
 export HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_DISABLE_PROGRESS_BARS=1 HF_XET_TELEMETRY_ENABLED=false

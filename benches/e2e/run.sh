@@ -30,16 +30,9 @@ if [ ${#need[@]} -gt 0 ]; then
         || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null; }
 fi
 
-# The same venv recipe as tests/run.sh (pinned official clients, safetensors, numpy).
-venv="$root/.venv"
-req="$root/tests/python/requirements.txt"
-if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/.requirements"; then
-    log "creating Python venv with the official clients"
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
-    cp "$req" "$venv/.requirements"
-fi
+# Python venv with the pinned official clients, safetensors and numpy.
+. "$root/tests/python/venv.sh"
+ensure_venv "$root"
 
 log "building xetfs (release) and the engine bench"
 cargo build -q --release --bin xetfs

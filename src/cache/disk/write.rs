@@ -39,14 +39,24 @@ impl Inner {
                 .insert(*index, chunk);
         }
         self.wait_indexed();
-        let mut result = Ok(());
-        for (block, new) in by_block {
-            let id = BlockId { xorb: *xorb, block };
-            if let Err(e) = self.put_block(&id, &new) {
-                result = result.and(Err(e));
-            }
-        }
-        result
+        // Blocks are independent files with their own locks: write them side by side (a
+        // sequential reader's batch spans several blocks, and one writer thread would fall
+        // behind a fast network).
+        use rayon::prelude::*;
+        let by_block: Vec<_> = by_block.into_iter().collect();
+        by_block
+            .par_iter()
+            .map(|(block, new)| {
+                let id = BlockId {
+                    xorb: *xorb,
+                    block: *block,
+                };
+                self.put_block(&id, new)
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect::<io::Result<Vec<()>>>()
+            .map(|_| ())
     }
 
     fn put_block(&self, id: &BlockId, new: &BTreeMap<u32, &DiskChunk>) -> io::Result<()> {

@@ -1,6 +1,7 @@
 //! The read engine: assembles verified bytes of a file from caches and the network.
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -256,6 +257,14 @@ impl FileReader for ReadEngine {
     }
 
     async fn flush(&self) {
+        // Fetches and prefetch windows under way queue their chunks when they land: let them
+        // (each has a deadline; this wait is bounded again) before draining the writer.
+        let idle_by = tokio::time::Instant::now() + self.core.cfg.read_timeout;
+        while self.core.stats.background_tasks.load(Ordering::Relaxed) > 0
+            && tokio::time::Instant::now() < idle_by
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         if let Some(w) = &self.core.disk_writer {
             w.flush().await;
         }

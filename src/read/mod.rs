@@ -88,7 +88,8 @@ pub trait FileReader: Send + Sync + 'static {
         let _ = hook;
     }
 
-    /// Writes what is queued for the persistent caches (called before unmounting).
+    /// Waits for fetches under way, then writes what is queued for the persistent caches (called
+    /// before unmounting).
     async fn flush(&self) {}
 
     /// Counters as a JSON object (cache hits, bytes fetched, errors…), for `.xetfs-stats` and logs.

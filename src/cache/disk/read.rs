@@ -17,36 +17,17 @@ use crate::cache::ChunkKey;
 /// Refresh a file's mtime (its recency after a restart) at most this often.
 const MTIME_REFRESH_SECS: u64 = 600;
 
-enum Lookup {
-    Hit(DiskChunk, File),
+/// Why nothing could be read from a block file.
+enum Miss {
     NoFile,
-    NotInBlock,
+    /// An I/O error (logged).
+    Unreadable,
     Corrupt(FileId, Corrupt),
 }
 
 impl Inner {
     pub(super) fn get(&self, key: &ChunkKey) -> Option<DiskChunk> {
-        let id = BlockId::of(key);
-        let entry = EntryId::Block(id);
-        let path = self.layout.block_path(&id);
-        match self.lookup(&id, key.index, &path) {
-            Ok(Lookup::Hit(chunk, file)) => {
-                Counters::add(&self.counters.hits, 1);
-                self.note_access(&entry, &file);
-                return Some(chunk);
-            }
-            Ok(Lookup::NoFile) => self.forget_if_gone(&entry, &path),
-            Ok(Lookup::NotInBlock) => {}
-            Ok(Lookup::Corrupt(file_id, why)) => {
-                tracing::warn!(path = %path.display(), chunk = key.index, %why, "corrupt disk cache block");
-                self.drop_corrupt_block(&id, &path, file_id);
-            }
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "disk cache read failed");
-            }
-        }
-        Counters::add(&self.counters.misses, 1);
-        None
+        self.get_many(std::slice::from_ref(key)).pop().flatten()
     }
 
     /// Like [`get`](Self::get) for many chunks: each block file is opened, and its header read
@@ -80,12 +61,12 @@ impl Inner {
                 Err(miss) => {
                     Counters::add(&self.counters.misses, wanted.len() as u64);
                     match miss {
-                        Lookup::NoFile => self.forget_if_gone(&entry, &path),
-                        Lookup::Corrupt(file_id, why) => {
+                        Miss::NoFile => self.forget_if_gone(&entry, &path),
+                        Miss::Corrupt(file_id, why) => {
                             tracing::warn!(path = %path.display(), %why, "corrupt disk cache block");
                             self.drop_corrupt_block(&id, &path, file_id);
                         }
-                        _ => {}
+                        Miss::Unreadable => {}
                     }
                 }
             }
@@ -102,20 +83,20 @@ impl Inner {
         id: &BlockId,
         indices: &[u32],
         path: &Path,
-    ) -> Result<(Vec<Option<DiskChunk>>, File, Option<(FileId, Corrupt)>), Lookup> {
+    ) -> Result<(Vec<Option<DiskChunk>>, File, Option<(FileId, Corrupt)>), Miss> {
         let io_error = |e: io::Error| {
             tracing::warn!(path = %path.display(), error = %e, "disk cache read failed");
-            Lookup::NotInBlock
+            Miss::Unreadable
         };
         let file = match File::open(path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Lookup::NoFile),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Miss::NoFile),
             Err(e) => return Err(io_error(e)),
         };
         let meta = file.metadata().map_err(io_error)?;
         let header = match read_header(&file, &meta, id).map_err(io_error)? {
             Ok(h) => h,
-            Err(why) => return Err(Lookup::Corrupt(FileId::of(&meta), why)),
+            Err(why) => return Err(Miss::Corrupt(FileId::of(&meta), why)),
         };
         let mut corrupt = None;
         let mut found = Vec::with_capacity(indices.len());
@@ -139,34 +120,6 @@ impl Inner {
             }));
         }
         Ok((found, file, corrupt))
-    }
-
-    fn lookup(&self, id: &BlockId, index: u32, path: &Path) -> io::Result<Lookup> {
-        let file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Lookup::NoFile),
-            Err(e) => return Err(e),
-        };
-        let meta = file.metadata()?;
-        let header = match read_header(&file, &meta, id)? {
-            Ok(h) => h,
-            Err(why) => return Ok(Lookup::Corrupt(FileId::of(&meta), why)),
-        };
-        let Some(entry) = header.find(index) else {
-            return Ok(Lookup::NotInBlock);
-        };
-        let mut record = vec![0; entry.len as usize];
-        file.read_exact_at(&mut record, entry.offset)?;
-        if !block::record_matches(entry, &record) {
-            let why = Corrupt("record checksum mismatch");
-            return Ok(Lookup::Corrupt(FileId::of(&meta), why));
-        }
-        let chunk = DiskChunk {
-            record: record.into(),
-            hash: entry.hash,
-            proven: entry.proven,
-        };
-        Ok(Lookup::Hit(chunk, file))
     }
 
     /// Moves the entry to most-recently-used; now and then also stamps the file's mtime so the

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures::StreamExt;
-use xetfs::serve::sample::SplitMix64;
 use xetfs::serve::{start, RunningServer, ServeOptions};
+use xetfs::util::splitmix::SplitMix64;
 use xetfs::xet::reconstruction::ReconstructionV2;
 
 const MIB: u64 = 1 << 20;

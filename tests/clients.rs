@@ -301,7 +301,7 @@ async fn uploads_through_xet_read_back_from_a_fresh_cache() {
     // The files to push: a safetensors file, a random file, and a folder with a bit of everything.
     let src = tempfile::tempdir().unwrap();
     let pushed = write_model_repo(&src.path().join("folder"), &SampleSpec::small(14)).unwrap();
-    let big = xetfs::serve::sample::splitmix_bytes(15, 5_000_000);
+    let big = xetfs::util::splitmix::splitmix_bytes(15, 5_000_000);
     std::fs::write(src.path().join("random.bin"), &big).unwrap();
     let weights = xetfs::serve::sample::write_safetensors(
         &src.path().join("model.safetensors"),

@@ -61,3 +61,15 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --no-fail-fast -q "$@"
 fi
+
+# The release binary carries no test double of the remote (src/testkit is compiled only for
+# tests, through the `testing` feature of the crate's dev-dependency on itself).
+log "checking the release binary for test doubles"
+cargo build --release --bin xetfs -q
+symbols=$(nm -C target/release/xetfs)   # fails the script if nm is missing or fails
+doubles=$(grep -E 'remote::mock|testkit|faulty' <<<"$symbols" || true)
+if [ -n "$doubles" ]; then
+    head -5 <<<"$doubles" >&2
+    echo "the release binary contains test doubles (symbols above)" >&2
+    exit 1
+fi

@@ -51,60 +51,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let root = work.join("hub");
     let mnt = work.join("mnt");
     std::fs::create_dir_all(&mnt)?;
-
-    step("generating a sample model repo");
-    // bf16 tensors of 4 Mi elements (8 MiB) each.
-    let tensors = (args.model_size / (8 << 20)).max(1) as usize;
-    let spec = SampleSpec {
-        tensors,
-        tensor_elems: 4 << 20,
-        ..SampleSpec::small(7)
-    };
-    let repo = write_model_repo(&root.join(REPO), &spec).context("writing the sample repo")?;
-    let st_path = root.join(REPO).join(&repo.safetensors);
-    println!(
-        "  {} files in {}, {} is {}",
-        repo.files.len(),
-        root.join(REPO).display(),
-        repo.safetensors,
-        format_size(std::fs::metadata(&st_path)?.len())
-    );
-
+    let st_path = generate(&root, args.model_size)?;
     let rt = tokio::runtime::Runtime::new()?;
-    step("starting `xetfs serve` on 127.0.0.1 (ingest: chunking into xorbs)");
-    let started = Instant::now();
-    let mut opts = ServeOptions::new(&root, SocketAddr::from(([127, 0, 0, 1], 0)));
-    opts.state_dir = Some(work.join("serve-state"));
-    let server = rt.block_on(async {
-        let s = start(opts).await?;
-        s.wait_ready(Duration::from_secs(600)).await?;
-        anyhow::Ok(s)
-    })?;
-    println!(
-        "  {} ready in {:.1}s",
-        server.endpoint(),
-        started.elapsed().as_secs_f64()
-    );
-
+    let server = rt.block_on(serve(&root, &work))?;
     step("mounting with `xetfs mount` (daemon)");
     let exe = std::env::current_exe().context("locating the xetfs binary")?;
-    let status = Command::new(&exe)
-        .arg("mount")
-        .arg(&mnt)
-        .args(["--endpoint", &server.endpoint()])
-        .arg("--cache-dir")
-        .arg(work.join("cache"))
-        .arg("--log-file")
-        .arg(work.join("mount.log"))
-        .env_remove("HF_TOKEN")
-        .status()
-        .context("running xetfs mount")?;
-    if !status.success() {
-        bail!(
-            "xetfs mount failed (see {})",
-            work.join("mount.log").display()
-        );
-    }
+    mount(&exe, &mnt, &work, &server.endpoint())?;
     let result = load_through_mount(&mnt, &st_path, &server);
     if args.keep_mounted && result.is_ok() {
         println!(
@@ -114,13 +66,71 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         );
         rt.block_on(tokio::signal::ctrl_c())?;
     }
-
     step("unmounting and stopping the server");
     let _ = Command::new(&exe).arg("umount").arg(&mnt).status();
     rt.block_on(server.shutdown());
     result?;
     println!("\nxetfs demo: OK");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the sample repo under `root`; returns its safetensors file.
+fn generate(root: &Path, model_size: u64) -> anyhow::Result<PathBuf> {
+    step("generating a sample model repo");
+    // bf16 tensors of 4 Mi elements (8 MiB) each.
+    let tensors = (model_size / (8 << 20)).max(1) as usize;
+    let spec = SampleSpec {
+        tensors,
+        tensor_elems: 4 << 20,
+        ..SampleSpec::small(7)
+    };
+    let dir = root.join(REPO);
+    let repo = write_model_repo(&dir, &spec).context("writing the sample repo")?;
+    let st_path = dir.join(&repo.safetensors);
+    println!(
+        "  {} files in {}, {} is {}",
+        repo.files.len(),
+        dir.display(),
+        repo.safetensors,
+        format_size(std::fs::metadata(&st_path)?.len())
+    );
+    Ok(st_path)
+}
+
+/// `xetfs serve` of `root` on a free loopback port, once its ingest is done.
+async fn serve(root: &Path, work: &Path) -> anyhow::Result<crate::serve::RunningServer> {
+    step("starting `xetfs serve` on 127.0.0.1 (ingest: chunking into xorbs)");
+    let started = Instant::now();
+    let mut opts = ServeOptions::new(root, SocketAddr::from(([127, 0, 0, 1], 0)));
+    opts.state_dir = Some(work.join("serve-state"));
+    let server = start(opts).await?;
+    server.wait_ready(Duration::from_secs(600)).await?;
+    println!(
+        "  {} ready in {:.1}s",
+        server.endpoint(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(server)
+}
+
+/// Runs the real `xetfs mount` (a daemon) on `mnt`, caching and logging under `work`.
+fn mount(exe: &Path, mnt: &Path, work: &Path, endpoint: &str) -> anyhow::Result<()> {
+    let log = work.join("mount.log");
+    let status = Command::new(exe)
+        .arg("mount")
+        .arg(mnt)
+        .args(["--endpoint", endpoint])
+        .arg("--cache-dir")
+        .arg(work.join("cache"))
+        .arg("--log-file")
+        .arg(&log)
+        .env_remove("HF_TOKEN")
+        .status()
+        .context("running xetfs mount")?;
+    if !status.success() {
+        bail!("xetfs mount failed (see {})", log.display());
+    }
+    Ok(())
 }
 
 fn step(what: &str) {
@@ -134,32 +144,61 @@ fn load_through_mount(
     server: &crate::serve::RunningServer,
 ) -> anyhow::Result<()> {
     let repo_dir = mnt.join(REPO);
+    list(&repo_dir)?;
+    let path = repo_dir.join(source.file_name().expect("file name"));
+    let file = File::open(&path)?;
+    let src = File::open(source)?;
+    let header = read_safetensors_header(&file)?;
+    let largest = header
+        .iter()
+        .max_by_key(|t| t.2 - t.1)
+        .cloned()
+        .context("the safetensors file has no tensors")?;
+    step(&format!("loading a tensor from {}", path.display()));
+    pread_tensor(&file, &src, &largest, header.len(), server)?;
+    step("mmap of another tensor (page faults through the mount)");
+    let other = header
+        .iter()
+        .find(|t| t.0 != largest.0)
+        .cloned()
+        .unwrap_or(largest);
+    mmap_tensor(&file, &src, &other)?;
+    step("reading the whole file (sequential, with prefetch)");
+    read_whole(&path, source)?;
+    if let Ok(stats) = std::fs::read_to_string(mnt.join(".xetfs-stats")) {
+        println!("  engine counters: {}", stats.trim());
+    }
+    Ok(())
+}
+
+/// A tensor: name, first byte, end (absolute file offsets).
+type Tensor = (String, u64, u64);
+
+fn list(repo_dir: &Path) -> anyhow::Result<()> {
     step(&format!("ls {}", repo_dir.display()));
-    let mut names: Vec<String> = std::fs::read_dir(&repo_dir)
+    let mut names: Vec<String> = std::fs::read_dir(repo_dir)
         .with_context(|| format!("listing {}", repo_dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
     names.sort();
     println!("  {}", names.join("  "));
+    Ok(())
+}
 
-    let path = repo_dir.join(source.file_name().expect("file name"));
-    step(&format!("loading a tensor from {}", path.display()));
+/// `pread` of one tensor, checked against the source, with what crossed the network.
+fn pread_tensor(
+    file: &File,
+    src: &File,
+    (name, begin, end): &Tensor,
+    tensors: usize,
+    server: &crate::serve::RunningServer,
+) -> anyhow::Result<()> {
     let before = server.metrics();
     let started = Instant::now();
-    let file = File::open(&path)?;
-    let header = read_safetensors_header(&file)?;
-    let (name, begin, end) = header
-        .iter()
-        .max_by_key(|(_, b, e)| e - b)
-        .cloned()
-        .context("the safetensors file has no tensors")?;
     let mut tensor = vec![0u8; (end - begin) as usize];
-    file.read_exact_at(&mut tensor, begin)?;
+    file.read_exact_at(&mut tensor, *begin)?;
     let elapsed = started.elapsed();
-    let src = File::open(source)?;
-    let mut expected = vec![0u8; tensor.len()];
-    src.read_exact_at(&mut expected, begin)?;
-    if tensor != expected {
+    if tensor != read_source(src, *begin, *end)? {
         bail!("tensor {name} read through the mount differs from the source");
     }
     let after = server.metrics();
@@ -167,8 +206,7 @@ fn load_through_mount(
     let fetched = xorb_bytes(&after).saturating_sub(xorb_bytes(&before));
     let size = file.metadata()?.len();
     println!(
-        "  header: {} tensors; tensor {name:?} ({}) read and verified in {:.0} ms",
-        header.len(),
+        "  header: {tensors} tensors; tensor {name:?} ({}) read and verified in {:.0} ms",
         format_size(tensor.len() as u64),
         elapsed.as_secs_f64() * 1000.0
     );
@@ -178,44 +216,34 @@ fn load_through_mount(
         format_size(size),
         100.0 * fetched as f64 / size as f64
     );
+    Ok(())
+}
 
-    step("mmap of another tensor (page faults through the mount)");
-    let (name2, b2, e2) = header
-        .iter()
-        .find(|(n, _, _)| *n != name)
-        .cloned()
-        .unwrap_or((name.clone(), begin, end));
-    let mapped = mmap_read(&file, b2, e2)?;
-    let mut expected2 = vec![0u8; mapped.len()];
-    src.read_exact_at(&mut expected2, b2)?;
-    if mapped != expected2 {
-        bail!("tensor {name2} read through mmap differs from the source");
+fn mmap_tensor(file: &File, src: &File, (name, begin, end): &Tensor) -> anyhow::Result<()> {
+    let mapped = mmap_read(file, *begin, *end)?;
+    if mapped != read_source(src, *begin, *end)? {
+        bail!("tensor {name} read through mmap differs from the source");
     }
     println!(
-        "  tensor {name2:?} ({}) verified",
+        "  tensor {name:?} ({}) verified",
         format_size(mapped.len() as u64)
     );
+    Ok(())
+}
 
-    step("reading the whole file (sequential, with prefetch)");
+fn read_source(src: &File, begin: u64, end: u64) -> anyhow::Result<Vec<u8>> {
+    let mut expected = vec![0u8; (end - begin) as usize];
+    src.read_exact_at(&mut expected, begin)?;
+    Ok(expected)
+}
+
+/// Reads `path` sequentially and compares its SHA-256 with the source's.
+fn read_whole(path: &Path, source: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut hasher = sha2::Sha256::default();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, File::open(&path)?);
-    loop {
-        let n = std::io::Read::read(&mut reader, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        sha2::Digest::update(&mut hasher, &buf[..n]);
-    }
+    let reader = std::io::BufReader::with_capacity(1 << 20, File::open(path)?);
+    let (got, size) = sha256_of(reader)?;
     let secs = started.elapsed().as_secs_f64();
-    let got = hex::encode(sha2::Digest::finalize(hasher));
-    let want = {
-        let mut h = sha2::Sha256::default();
-        std::io::copy(&mut File::open(source)?, &mut h)?;
-        hex::encode(sha2::Digest::finalize(h))
-    };
-    if got != want {
+    if got != sha256_of(File::open(source)?)?.0 {
         bail!("whole-file SHA-256 through the mount differs from the source");
     }
     println!(
@@ -224,10 +252,14 @@ fn load_through_mount(
         secs,
         size as f64 / secs / 1e6
     );
-    if let Ok(stats) = std::fs::read_to_string(mnt.join(".xetfs-stats")) {
-        println!("  engine counters: {}", stats.trim());
-    }
     Ok(())
+}
+
+/// SHA-256 (hex) and length of everything `reader` yields.
+fn sha256_of(mut reader: impl std::io::Read) -> anyhow::Result<(String, u64)> {
+    let mut hasher = sha2::Sha256::default();
+    let size = std::io::copy(&mut reader, &mut hasher)?;
+    Ok((hex::encode(sha2::Digest::finalize(hasher)), size))
 }
 
 /// `(name, begin, end)` of every tensor, with absolute file offsets.

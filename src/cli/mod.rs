@@ -1,11 +1,16 @@
-//! The `xetfs` command line. Each subcommand lives in its own module with its `Args` and `run`.
+//! The `xetfs` command line. Each subcommand lives in its own module with its `Args` and `run`,
+//! a thin call into [`stack`](crate::stack) (or [`serve`](crate::serve)). The flags shared by
+//! every front end of the read stack are [`hub_args::HubArgs`]; [`env`] reads the environment.
 
 mod daemon;
 pub mod demo;
+pub mod env;
 pub mod hash;
+pub mod hub_args;
+mod logging;
 pub mod mount;
-pub mod mount_settings;
 pub mod serve;
+mod umount;
 
 use std::process::ExitCode;
 
@@ -43,35 +48,14 @@ pub enum Command {
     Demo(demo::DemoArgs),
 }
 
-/// Sets up logging to stderr. `RUST_LOG` wins over `-v`.
-pub fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hash(a) => hash::run(a),
-        Command::Serve(a) => {
-            init_logging(cli.verbose);
-            serve::run(*a)
-        }
+        Command::Serve(a) => logging::init(cli.verbose, None).and_then(|()| serve::run(*a)),
         Command::Mount(a) => mount::run(*a, cli.verbose),
-        Command::Umount(a) => mount::run_umount(a),
-        Command::Demo(a) => {
-            init_logging(cli.verbose);
-            demo::run(a)
-        }
+        Command::Umount(a) => umount::run(a),
+        Command::Demo(a) => logging::init(cli.verbose, None).and_then(|()| demo::run(a)),
     };
     match result {
         Ok(code) => code,

@@ -2,10 +2,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use fuser::{Errno, FileAttr, FileType, INodeNo};
+use fuser::{FileAttr, FileType, INodeNo};
 
 use super::inode::Ino;
-use crate::remote::RemoteError;
 
 /// `stat` block size: tools such as `cp` size their buffers from it.
 pub const BLKSIZE: u32 = 1 << 20;
@@ -57,15 +56,5 @@ impl Attrs {
             blksize: BLKSIZE,
             flags: 0,
         }
-    }
-}
-
-/// The errno a failed Hub lookup becomes (the text goes to the log).
-pub fn errno_for(e: &RemoteError) -> Errno {
-    match e {
-        // Offline, the namespace is what the metadata cache knows.
-        RemoteError::NotFound(_) | RemoteError::Offline(_) => Errno::ENOENT,
-        RemoteError::Unauthorized(_) | RemoteError::Forbidden(_) => Errno::EACCES,
-        _ => Errno::EIO,
     }
 }

@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use fuser::{Errno, FileHandle, FileType, FopenFlags, INodeNo, ReplyDirectory, ReplyOpen};
 
-use super::attr::errno_for;
+use super::errno::for_lookup;
 use super::handles::{DirEntry, Handle};
 use super::inode::{Ino, Key, Node, RepoMount, DATASETS_INO, ROOT_INO};
 use super::namespace::DATASETS_DIR;
 use super::ops::{file_key, FsInner};
-use crate::read::snapshot::SnapshotEntry;
-use crate::remote::RepoType;
+use crate::catalog::SnapshotEntry;
+use crate::hub::RepoType;
 
 impl FsInner {
     pub fn opendir(self: &Arc<Self>, ino: Ino, reply: ReplyOpen) {
@@ -68,7 +68,7 @@ impl FsInner {
                 Ok(s) => s,
                 Err(e) => {
                     fs.hub_error(&format!("{}@{}", repo.repo, repo.rev), &e);
-                    return reply.error(errno_for(&e));
+                    return reply.error(for_lookup(&e));
                 }
             };
             let Some(children) = snap.dir(&dir) else {

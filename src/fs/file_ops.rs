@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use fuser::{Errno, FileHandle, FopenFlags, OpenAccMode, OpenFlags, ReplyData, ReplyOpen};
 
-use super::attr::errno_for;
+use super::errno::{for_lookup, for_read};
 use super::handles::Handle;
 use super::inode::{Ino, Node};
 use super::ops::FsInner;
-use super::stats::{add, bump};
-use crate::read::snapshot::SnapshotFile;
-use crate::read::FileDesc;
+use crate::catalog::SnapshotFile;
+use crate::hub::FileDesc;
+use crate::metrics::{add, inc};
 
 impl FsInner {
     pub fn open(self: &Arc<Self>, ino: Ino, flags: OpenFlags, reply: ReplyOpen) {
@@ -24,7 +24,9 @@ impl FsInner {
                 None => self.open_redacted(file, reply),
             },
             Some(Node::Stats) => {
-                let fh = self.handles.insert(Handle::Stats(self.stats_json().into()));
+                let fh = self
+                    .handles
+                    .insert(Handle::Stats(self.stats().to_json().into()));
                 reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO);
             }
             Some(_) => reply.error(Errno::EISDIR),
@@ -32,7 +34,7 @@ impl FsInner {
     }
 
     fn open_file(&self, desc: Arc<FileDesc>, reply: ReplyOpen) {
-        bump(&self.stats.opens);
+        inc(&self.stats.opens);
         let fh = self.handles.insert(Handle::File {
             desc,
             poisoned: Default::default(),
@@ -43,14 +45,14 @@ impl FsInner {
 
     /// The listing hid the Xet hash: one resolve HEAD, in a task.
     fn open_redacted(self: &Arc<Self>, file: Arc<SnapshotFile>, reply: ReplyOpen) {
-        bump(&self.stats.hub_lookups);
+        inc(&self.stats.hub_lookups);
         let fs = self.clone();
         self.rt.spawn(async move {
             match fs.deadline(fs.catalog.file_desc(&file)).await {
                 Ok(desc) => fs.open_file(desc, reply),
                 Err(e) => {
                     fs.hub_error(&format!("{}/{}", file.scope.repo, file.path), &e);
-                    reply.error(errno_for(&e));
+                    reply.error(for_lookup(&e));
                 }
             }
         });
@@ -62,7 +64,7 @@ impl FsInner {
         };
         let desc = match &*handle {
             Handle::File { poisoned, .. } if *poisoned.read() => {
-                bump(&self.stats.poisoned_reads);
+                inc(&self.stats.poisoned_reads);
                 return reply.error(Errno::EIO);
             }
             Handle::File { desc, .. } => desc.clone(),
@@ -77,7 +79,7 @@ impl FsInner {
             return reply.data(&[]);
         }
         let len = (desc.size - offset).min(u64::from(size)) as u32;
-        bump(&self.stats.reads);
+        inc(&self.stats.reads);
         let fs = self.clone();
         self.rt.spawn(async move {
             // The engine has its own deadline; this one is the last line, so that a reply is
@@ -89,7 +91,7 @@ impl FsInner {
             let poisoned = poisoned.read();
             match result {
                 _ if *poisoned => {
-                    bump(&fs.stats.poisoned_reads);
+                    inc(&fs.stats.poisoned_reads);
                     reply.error(Errno::EIO);
                 }
                 Ok(Ok(bytes)) if bytes.len() == len as usize => {
@@ -98,17 +100,17 @@ impl FsInner {
                 }
                 Ok(Ok(bytes)) => {
                     // Short data would be zero-filled by the kernel: never serve it.
-                    bump(&fs.stats.short_reads);
+                    inc(&fs.stats.short_reads);
                     tracing::error!(path = %desc.path, offset, len, got = bytes.len(), "engine returned a wrong length");
                     reply.error(Errno::EIO);
                 }
                 Ok(Err(e)) => {
-                    bump(&fs.stats.read_errors);
+                    inc(&fs.stats.read_errors);
                     tracing::warn!(repo = %desc.scope.repo, path = %desc.path, offset, len, error = %e, "read failed");
-                    reply.error(Errno::EIO);
+                    reply.error(for_read(&e));
                 }
                 Err(_) => {
-                    bump(&fs.stats.read_timeouts);
+                    inc(&fs.stats.read_timeouts);
                     tracing::warn!(repo = %desc.scope.repo, path = %desc.path, offset, len, timeout = ?fs.read_timeout, "read timed out");
                     reply.error(Errno::EIO);
                 }

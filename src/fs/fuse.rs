@@ -15,7 +15,8 @@ use fuser::{
 
 use super::attr::{Attrs, BLKSIZE};
 use super::ops::FsInner;
-use crate::read::catalog::Catalog;
+use super::stats::StatsReport;
+use crate::catalog::RepoCatalog;
 use crate::read::FileReader;
 
 /// Kernel requests that may be queued in the background (readahead); measured best in
@@ -73,7 +74,7 @@ impl XetFs {
     /// Builds the filesystem. `runtime` runs reads and Hub lookups; the engine's invalidation
     /// hook is registered here.
     pub fn new(
-        catalog: Arc<Catalog>,
+        catalog: Arc<dyn RepoCatalog>,
         reader: Arc<dyn FileReader>,
         runtime: tokio::runtime::Handle,
         config: FsConfig,
@@ -118,9 +119,9 @@ impl FsControl {
         let _ = self.inner.notifier.set(notifier);
     }
 
-    /// The content of `.xetfs-stats`.
-    pub fn stats_json(&self) -> String {
-        self.inner.stats_json()
+    /// What `.xetfs-stats` shows.
+    pub fn stats(&self) -> StatsReport {
+        self.inner.stats()
     }
 }
 

@@ -9,7 +9,7 @@ use fuser::FileType;
 use parking_lot::{Mutex, RwLock};
 
 use super::inode::Ino;
-use crate::read::{FileContent, FileDesc};
+use crate::hub::{FileContent, FileDesc};
 
 pub enum Handle {
     /// A repo file: every read of this handle sees the same content, whatever the branch does.

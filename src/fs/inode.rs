@@ -13,9 +13,8 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::read::snapshot::{RepoSnapshot, SnapshotFile};
-use crate::read::FileContent;
-use crate::remote::{RepoId, RepoType};
+use crate::catalog::{RepoSnapshot, SnapshotFile};
+use crate::hub::{FileContent, RepoId, RepoType};
 
 pub type Ino = u64;
 pub const ROOT_INO: Ino = 1;
@@ -243,8 +242,8 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::read::snapshot::SnapshotEntry;
-    use crate::remote::{EntryKind, RepoScope, TreeEntry};
+    use crate::catalog::SnapshotEntry;
+    use crate::hub::{EntryKind, RepoScope, TreeEntry};
 
     fn snapshot(commit: char, oid: &str) -> Arc<RepoSnapshot> {
         let entry = TreeEntry {

@@ -5,18 +5,18 @@ use std::time::Duration;
 
 use fuser::{Errno, Generation, ReplyAttr, ReplyEntry};
 
-use super::attr::{errno_for, LONG_TTL};
+use super::attr::LONG_TTL;
+use super::errno::for_lookup;
 use super::inode::{Ino, Key, Node, RepoMount, DATASETS_INO, STATS_INO};
 use super::namespace::{self, RootName};
 use super::ops::{file_key, FsInner};
-use super::stats::bump;
-use crate::read::catalog::Catalog;
-use crate::read::snapshot::SnapshotEntry;
-use crate::remote::RepoType;
+use crate::catalog::SnapshotEntry;
+use crate::hub::{is_commit_id, RepoType};
+use crate::metrics::inc;
 
 impl FsInner {
     pub fn lookup(self: &Arc<Self>, parent: Ino, name: &str, reply: ReplyEntry) {
-        bump(&self.stats.lookups);
+        inc(&self.stats.lookups);
         let Some(node) = self.inodes.get(parent) else {
             return reply.error(Errno::ENOENT);
         };
@@ -45,7 +45,7 @@ impl FsInner {
     }
 
     fn fast_enoent(&self, reply: ReplyEntry) {
-        bump(&self.stats.fast_enoent);
+        inc(&self.stats.fast_enoent);
         reply.error(Errno::ENOENT);
     }
 
@@ -68,7 +68,7 @@ impl FsInner {
         if let Some((ino, Node::Repo(repo))) = self.inodes.lookup_existing(&key) {
             return self.reply_repo(ino, &repo, reply);
         }
-        bump(&self.stats.hub_lookups);
+        inc(&self.stats.hub_lookups);
         let fs = self.clone();
         let (org, name) = (org.to_string(), name.to_string());
         self.rt.spawn(async move {
@@ -77,7 +77,7 @@ impl FsInner {
                 .await
             {
                 Ok(snap) => {
-                    let pinned = Catalog::is_commit(&parsed.rev);
+                    let pinned = is_commit_id(&parsed.rev);
                     let (ino, node) = fs.inodes.lookup(key, |ino| {
                         Node::Repo(Arc::new(RepoMount::new(
                             ino,
@@ -95,7 +95,7 @@ impl FsInner {
                 }
                 Err(e) => {
                     fs.hub_error(&format!("{org}/{name}"), &e);
-                    reply.error(errno_for(&e));
+                    reply.error(for_lookup(&e));
                 }
             }
         });
@@ -119,7 +119,7 @@ impl FsInner {
                 Ok(s) => s,
                 Err(e) => {
                     fs.hub_error(&format!("{}@{}", repo.repo, repo.rev), &e);
-                    return reply.error(errno_for(&e));
+                    return reply.error(for_lookup(&e));
                 }
             };
             let ttl = fs.repo_ttl(&repo);

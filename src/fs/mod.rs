@@ -4,6 +4,7 @@
 
 pub mod attr;
 mod dir_ops;
+mod errno;
 mod file_ops;
 pub mod fuse;
 mod handles;
@@ -13,7 +14,7 @@ pub mod mount;
 pub mod mountinfo;
 pub mod namespace;
 mod ops;
-mod stats;
+pub mod stats;
 
 pub use fuse::{FsConfig, FsControl, XetFs};
 pub use mount::{mount, unmount, Access, MountConfig, Mounted};

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use parking_lot::Mutex;
 use percent_encoding::percent_decode_str;
 
-use crate::remote::{RepoId, RepoType};
+use crate::hub::{RepoId, RepoType};
 
 /// Hidden counters file in the mount root (not listed).
 pub const STATS_NAME: &str = ".xetfs-stats";

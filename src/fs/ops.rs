@@ -11,15 +11,16 @@ use super::attr::{Attrs, LONG_TTL};
 use super::handles::Handles;
 use super::inode::{InodeTable, Key, RepoMount};
 use super::namespace::UsedRepos;
-use super::stats::{add, bump, FsStats};
-use crate::read::catalog::Catalog;
-use crate::read::snapshot::{RepoSnapshot, SnapshotFile};
-use crate::read::{FileDesc, FileReader};
+use super::stats::{FsCounters, FsStats, StatsReport};
+use crate::catalog::{RepoCatalog, RepoSnapshot, SnapshotFile};
+use crate::hub::FileDesc;
+use crate::metrics::{add, inc};
+use crate::read::FileReader;
 use crate::remote::RemoteError;
 
 /// Shared state of the filesystem; the operations live in `lookup`, `file_ops` and `dir_ops`.
 pub(super) struct FsInner {
-    pub catalog: Arc<Catalog>,
+    pub catalog: Arc<dyn RepoCatalog>,
     pub reader: Arc<dyn FileReader>,
     pub rt: tokio::runtime::Handle,
     pub inodes: InodeTable,
@@ -29,7 +30,7 @@ pub(super) struct FsInner {
     pub read_timeout: Duration,
     pub lookup_timeout: Duration,
     pub notifier: OnceLock<Notifier>,
-    pub stats: FsStats,
+    pub stats: FsCounters,
 }
 
 type SnapResult = Result<Arc<RepoSnapshot>, RemoteError>;
@@ -47,7 +48,7 @@ impl FsInner {
             repo.set_latest(&snap);
             return then(self, Ok(snap), reply);
         }
-        bump(&self.stats.hub_lookups);
+        inc(&self.stats.hub_lookups);
         let fs = self.clone();
         self.rt.spawn(async move {
             let result = fs
@@ -84,7 +85,7 @@ impl FsInner {
 
     pub(super) fn hub_error(&self, what: &str, e: &RemoteError) {
         if !matches!(e, RemoteError::NotFound(_)) {
-            bump(&self.stats.lookup_errors);
+            inc(&self.stats.lookup_errors);
             tracing::warn!(what, error = %e, "Hub lookup failed");
         }
     }
@@ -111,19 +112,17 @@ impl FsInner {
         });
     }
 
-    pub fn stats_json(&self) -> String {
-        let mut fs = self.stats.json();
-        fs.insert("inodes".into(), self.inodes.len().into());
-        fs.insert("open_handles".into(), self.handles.len().into());
-        let reader = self.reader.stats_json();
-        let reader = serde_json::from_str(&reader).unwrap_or(serde_json::Value::String(reader));
-        let all = serde_json::json!({
-            "pid": std::process::id(),
-            "fs": fs,
-            "catalog": self.catalog.stats_json(),
-            "reader": reader,
-        });
-        format!("{all:#}\n")
+    pub fn stats(&self) -> StatsReport {
+        StatsReport {
+            pid: std::process::id(),
+            fs: FsStats {
+                counts: self.stats.snapshot(),
+                inodes: self.inodes.len() as u64,
+                open_handles: self.handles.len() as u64,
+            },
+            catalog: self.catalog.stats(),
+            reader: self.reader.stats(),
+        }
     }
 }
 

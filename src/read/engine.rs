@@ -252,8 +252,8 @@ impl FileReader for ReadEngine {
         *self.core.hook.write() = Some(hook);
     }
 
-    fn stats_json(&self) -> String {
-        serde_json::to_string(&self.stats()).unwrap_or_else(|_| "{}".into())
+    fn stats(&self) -> StatsSnapshot {
+        ReadEngine::stats(self)
     }
 
     async fn flush(&self) {

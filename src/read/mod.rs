@@ -1,7 +1,6 @@
 //! The read engine: turns `(file, offset, len)` into verified bytes from the caches or the
 //! network. Usable and benchmarkable without FUSE; the filesystem only calls [`FileReader`].
 
-pub mod catalog;
 pub mod chunk_map;
 mod disk_writer;
 pub mod engine;
@@ -10,7 +9,6 @@ mod persist;
 mod plain;
 mod plan;
 pub mod prefetch;
-pub mod snapshot;
 pub mod stats;
 pub mod url_book;
 pub mod verify;
@@ -23,31 +21,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::remote::{RemoteError, RepoScope};
-use crate::xet::MerkleHash;
-
-/// How a file's bytes are obtained.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileContent {
-    /// Xet-backed: read through the reconstruction API.
-    Xet { hash: MerkleHash },
-    /// Plain git blob or non-Xet LFS object: read through the resolve endpoint.
-    Plain {
-        /// Git blob id (for regular files) — a content address.
-        oid: String,
-        /// SHA-256 of the content, for LFS objects.
-        sha256: Option<String>,
-    },
-}
-
-/// An immutable file: what the filesystem hands to the engine for every read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileDesc {
-    pub scope: RepoScope,
-    pub path: String,
-    pub size: u64,
-    pub content: FileContent,
-}
+pub use crate::hub::{FileContent, FileDesc};
+use crate::remote::RemoteError;
+pub use stats::StatsSnapshot;
 
 /// Why a read failed. Every variant becomes EIO at the FUSE boundary; the text goes to the log.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -92,9 +68,9 @@ pub trait FileReader: Send + Sync + 'static {
     /// before unmounting).
     async fn flush(&self) {}
 
-    /// Counters as a JSON object (cache hits, bytes fetched, errors…), for `.xetfs-stats` and logs.
-    fn stats_json(&self) -> String {
-        "{}".to_string()
+    /// Counters (cache hits, bytes fetched, errors…), for `.xetfs-stats` and logs.
+    fn stats(&self) -> StatsSnapshot {
+        StatsSnapshot::default()
     }
 }
 

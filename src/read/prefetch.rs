@@ -196,13 +196,10 @@ mod tests {
         let c = PrefetchConfig::default();
         let mut t = AccessTracker::default();
         let block = 256 << 10;
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rng = crate::util::splitmix::SplitMix64::new(1);
         let mut prefetched = 0;
         for _ in 0..256 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let at = (x >> 33) % 4096 * block;
+            let at = rng.next_u64() % 4096 * block;
             if let Some(r) = t.on_read(&c, at, at + block, 1 << 30) {
                 prefetched += r.end - r.start;
             }

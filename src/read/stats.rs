@@ -3,45 +3,33 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-macro_rules! counters {
-    ($($name:ident: $doc:literal),* $(,)?) => {
-        /// Counters, updated with relaxed atomics; all monotonic but the `background_tasks` gauge.
-        #[derive(Debug, Default)]
-        pub struct EngineStats { $(#[doc = $doc] pub $name: AtomicU64,)* }
-
-        /// A point-in-time copy of [`EngineStats`].
-        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-        pub struct StatsSnapshot { $(#[doc = $doc] pub $name: u64,)* }
-
-        impl EngineStats {
-            pub fn snapshot(&self) -> StatsSnapshot {
-                StatsSnapshot { $($name: self.$name.load(Ordering::Relaxed),)* }
-            }
-        }
-    };
-}
+use crate::metrics::counters;
 
 counters! {
-    reads: "read calls answered (successfully or not)",
-    read_bytes: "bytes returned to readers",
-    read_errors: "reads that ended in an error",
-    deadline_errors: "reads that hit the read deadline",
-    mem_hits: "chunks served from the memory cache",
-    disk_hits: "chunks served from the disk cache",
-    inflight_joins: "chunks obtained by joining a fetch already under way",
-    reconstructions: "reconstruction calls made",
-    fetches: "xorb range fetches started (attempts included)",
-    fetch_retries: "xorb range fetch attempts that were retries",
-    fetched_bytes: "xorb bytes received from the network",
-    fetched_chunks: "chunks decoded from network data",
-    prefetch_windows: "prefetch windows issued",
-    chunks_proven: "chunks whose hash was proven (xorb list, xorb root or file hash)",
-    files_verified: "files whose full-content hash matched the Xet file ID",
-    integrity_failures: "failed integrity checks (structure, chunk hash, file hash)",
-    disk_write_dropped: "chunk batches not written to the disk cache (queue full or I/O error)",
-    plain_fetches: "plain (non-Xet) file fetches",
-    plain_fetched_bytes: "plain file bytes received",
-    background_tasks: "prefetch windows and xorb range fetches under way now (a gauge: 0 when idle)",
+    /// Engine counters, updated with relaxed atomics; all monotonic but the `background_tasks`
+    /// gauge.
+    pub struct EngineStats => StatsSnapshot {
+        reads: "read calls answered (successfully or not)",
+        read_bytes: "bytes returned to readers",
+        read_errors: "reads that ended in an error",
+        deadline_errors: "reads that hit the read deadline",
+        mem_hits: "chunks served from the memory cache",
+        disk_hits: "chunks served from the disk cache",
+        inflight_joins: "chunks obtained by joining a fetch already under way",
+        reconstructions: "reconstruction calls made",
+        fetches: "xorb range fetches started (attempts included)",
+        fetch_retries: "xorb range fetch attempts that were retries",
+        fetched_bytes: "xorb bytes received from the network",
+        fetched_chunks: "chunks decoded from network data",
+        prefetch_windows: "prefetch windows issued",
+        chunks_proven: "chunks whose hash was proven (xorb list, xorb root or file hash)",
+        files_verified: "files whose full-content hash matched the Xet file ID",
+        integrity_failures: "failed integrity checks (structure, chunk hash, file hash)",
+        disk_write_dropped: "chunk batches not written to the disk cache (queue full or I/O error)",
+        plain_fetches: "plain (non-Xet) file fetches",
+        plain_fetched_bytes: "plain file bytes received",
+        background_tasks: "prefetch windows and xorb range fetches under way now (a gauge: 0 when idle)",
+    }
 }
 
 /// Holds one unit of [`EngineStats::background_tasks`] for as long as it lives: taken before a
@@ -63,9 +51,9 @@ impl Drop for Busy {
 
 impl EngineStats {
     pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+        crate::metrics::add(counter, n);
     }
     pub fn inc(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::inc(counter);
     }
 }

@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use moka::future::Cache;
 
-use crate::remote::{Remote, RepoScope};
+use crate::hub::RepoScope;
+use crate::remote::Remote;
 use crate::xet::merkle::{file_hash, xorb_hash};
 use crate::xet::MerkleHash;
 

@@ -22,14 +22,13 @@ use reqwest::header::{HeaderMap, ACCEPT_ENCODING, LOCATION, RANGE};
 use reqwest::{Method, Response};
 use url::{Origin, Url};
 
-pub use config::{ConfigError, RemoteConfig, DEFAULT_ENDPOINT};
+pub use config::RemoteConfig;
 
 use self::errors::{scrub, status_error, transport_error};
 use self::retry::RetryPolicy;
 use self::token::TokenCache;
-use super::{
-    ByteStream, FileMetadata, RangeBody, Remote, RemoteError, RepoId, RepoScope, TreeEntry,
-};
+use super::{ByteStream, RangeBody, Remote, RemoteError};
+use crate::hub::{FileMetadata, RepoId, RepoScope, TreeEntry};
 use crate::xet::reconstruction::{ByteRange, ReconstructionV2};
 use crate::xet::MerkleHash;
 

@@ -1,12 +1,9 @@
-//! Talking to a Hub and its Xet CAS. The read engine and the filesystem see only the [`Remote`]
-//! trait; [`http::HttpRemote`] speaks the real protocol, [`mock::MockRemote`] serves in-memory
-//! repos for tests and benchmarks, and [`faulty::FaultyRemote`] wraps either to inject failures.
+//! Talking to a Hub and its Xet CAS. The catalog and the read engine see only the [`Remote`]
+//! trait; [`http::HttpRemote`] speaks the real protocol. (The in-memory and fault-injecting
+//! remotes of the tests live in `testkit`, outside the release binary.)
 
 pub mod error;
-pub mod faulty;
 pub mod http;
-pub mod mock;
-pub mod repo;
 
 use std::ops::Range;
 use std::pin::Pin;
@@ -15,50 +12,14 @@ use bytes::Bytes;
 use futures::Stream;
 
 pub use error::RemoteError;
-pub use repo::{encode_path, encode_revision, RepoId, RepoScope, RepoType};
 
+use crate::hub::{FileMetadata, RepoId, RepoScope, TreeEntry};
 use crate::xet::reconstruction::{ByteRange, ReconstructionV2};
 use crate::xet::MerkleHash;
 
 /// A response body arriving in pieces. Implementations enforce their idle timeout and the
 /// expected length: a short or long body ends with an error item, never silently.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, RemoteError>> + Send>>;
-
-/// File or directory, as listed by the tree API (§5.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EntryKind {
-    File,
-    Directory,
-}
-
-/// One tree entry.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TreeEntry {
-    /// Path from the repo root, `/`-separated.
-    pub path: String,
-    pub kind: EntryKind,
-    pub size: u64,
-    /// Git object id (blob sha1 of the file, or of the LFS pointer).
-    pub oid: String,
-    /// Xet file ID, when the file is Xet-backed and the hash is not redacted.
-    pub xet_hash: Option<MerkleHash>,
-    /// The listing said Xet but hid the hash (64 `*`): ask the resolve HEAD.
-    #[serde(default)]
-    pub xet_redacted: bool,
-    /// SHA-256 of the content for LFS and Xet files.
-    pub lfs_sha256: Option<String>,
-}
-
-/// What a resolve HEAD tells about one file (§5.4).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileMetadata {
-    pub commit: String,
-    pub size: u64,
-    /// `X-Linked-Etag` / `ETag` without quotes: SHA-256 for LFS/Xet files, git blob id otherwise.
-    pub etag: String,
-    pub xet_hash: Option<MerkleHash>,
-}
 
 /// A plain file body from the resolve endpoint. Servers may ignore `Range` and send the whole
 /// file: `start` says where the body begins.

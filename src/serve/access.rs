@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use super::catalog::{RepoEntry, RepoStatus, Snapshot};
 use super::errors::{HubError, HubResult};
 use super::shared::Shared;
-use crate::remote::{RepoId, RepoType};
+use crate::hub::{RepoId, RepoType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::catalog::CreatedRepo;
 use super::errors::{HubError, HubResult};
-use crate::remote::RepoId;
+use crate::hub::RepoId;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

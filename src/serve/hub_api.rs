@@ -16,7 +16,7 @@ use super::errors::{HubError, HubResult};
 use super::git;
 use super::shared::Shared;
 use super::time::iso8601;
-use crate::remote::{encode_path, encode_revision, RepoId, RepoType};
+use crate::hub::{encode_path, encode_revision, RepoId, RepoType};
 
 pub async fn agent_harnesses() -> Json<Value> {
     Json(json!({ "standardEnvVars": [], "harnesses": {} }))

@@ -18,7 +18,7 @@ use super::layout::{list_files, RepoSource, SourceFile};
 use super::metrics::Metrics;
 use super::store::ingest_cache::IngestedContent;
 use super::store::{FileRecord, Store};
-use crate::remote::RepoType;
+use crate::hub::RepoType;
 use crate::xet::chunk::CompressionPolicy;
 use crate::xet::chunker::ReaderChunker;
 use crate::xet::reconstruction::{ChunkRange, Term};

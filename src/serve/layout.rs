@@ -11,7 +11,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::remote::{RepoId, RepoType};
+use crate::hub::{RepoId, RepoType};
 
 /// One repo found under ROOT.
 #[derive(Debug, Clone, PartialEq, Eq)]

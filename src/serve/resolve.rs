@@ -17,7 +17,7 @@ use super::shared::Shared;
 use super::stream::{file_body, Piece};
 use super::time::now_secs;
 use super::transfer::bridge_url;
-use crate::remote::RepoId;
+use crate::hub::RepoId;
 
 pub async fn model(
     State(shared): State<Arc<Shared>>,

@@ -10,41 +10,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::classify::XetRules;
-
-/// SplitMix64, the generator of the protocol test vectors (`testvectors/README.md`).
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Appends `len` bytes (each output as 8 little-endian bytes, the last truncated).
-    pub fn fill(&mut self, out: &mut Vec<u8>, len: usize) {
-        let start = out.len();
-        out.reserve(len);
-        while out.len() - start < len {
-            let take = (len - (out.len() - start)).min(8);
-            out.extend_from_slice(&self.next_u64().to_le_bytes()[..take]);
-        }
-    }
-}
-
-/// `len` bytes of SplitMix64 output for `seed`.
-pub fn splitmix_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut v = Vec::new();
-    SplitMix64::new(seed).fill(&mut v, len);
-    v
-}
+use crate::util::splitmix::{splitmix_bytes, SplitMix64};
 
 /// Writes a file while hashing it; returns its SHA-256 (hex).
 fn write_with(

@@ -17,7 +17,7 @@ use super::classify::XetRules;
 use super::errors::{HubError, HubResult};
 use super::shared::Shared;
 use super::time::now_secs;
-use crate::remote::{RepoId, RepoType};
+use crate::hub::{RepoId, RepoType};
 
 #[derive(Deserialize)]
 pub struct CreateRepo {

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use xetfs::read::{FileReader, ReadError};
-use xetfs::remote::faulty::{BodyFault, Method};
 use xetfs::remote::RemoteError;
+use xetfs::testkit::faulty::{BodyFault, Method};
 
 use crate::harness::*;
 

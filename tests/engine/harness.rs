@@ -4,16 +4,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use xetfs::hub::{EntryKind, RepoId, RepoScope};
 use xetfs::read::{EngineConfig, FileContent, FileDesc, FileReader, ReadEngine};
-use xetfs::remote::faulty::FaultyRemote;
-use xetfs::remote::mock::MockRemote;
-use xetfs::remote::{EntryKind, Remote, RepoId, RepoScope};
+use xetfs::remote::Remote;
+use xetfs::testkit::faulty::FaultyRemote;
+use xetfs::testkit::mock::MockRemote;
 
 pub const MIB: u64 = 1 << 20;
 
 /// Deterministic incompressible bytes (the SplitMix64 stream of the reference vectors).
 pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
-    xetfs::serve::sample::splitmix_bytes(seed, len)
+    xetfs::util::splitmix::splitmix_bytes(seed, len)
 }
 
 /// Compressible text-like bytes.

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use xetfs::read::{FileReader, ReadError};
-use xetfs::remote::faulty::Method;
 use xetfs::remote::RemoteError;
+use xetfs::testkit::faulty::Method;
 
 use crate::harness::*;
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use xetfs::remote::faulty::Method;
+use xetfs::testkit::faulty::Method;
 
 use crate::harness::*;
 

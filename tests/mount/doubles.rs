@@ -9,11 +9,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use sha1::{Digest, Sha1};
-use xetfs::read::{FileContent, FileDesc, FileReader, InvalidationHook, ReadError};
-use xetfs::remote::{
-    ByteStream, EntryKind, FileMetadata, RangeBody, Remote, RemoteError, RepoId, RepoScope,
-    TreeEntry,
-};
+use xetfs::hub::{EntryKind, FileContent, FileDesc, FileMetadata, RepoId, RepoScope, TreeEntry};
+use xetfs::read::{FileReader, InvalidationHook, ReadError, StatsSnapshot};
+use xetfs::remote::{ByteStream, RangeBody, Remote, RemoteError};
 use xetfs::xet::reconstruction::{ByteRange, ReconstructionV2};
 use xetfs::xet::{chunk_hash, MerkleHash};
 
@@ -81,18 +79,9 @@ impl TestFile {
     }
 }
 
-/// Deterministic pseudo-random bytes (xorshift), so that offsets are distinguishable.
+/// Deterministic pseudo-random bytes (SplitMix64), so that offsets are distinguishable.
 pub fn pseudo_random(len: usize, seed: u64) -> Bytes {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect::<Vec<u8>>()
-        .into()
+    xetfs::util::splitmix::splitmix_bytes(seed, len).into()
 }
 
 /// Closed until [`open`](Gate::open)ed.
@@ -362,11 +351,11 @@ impl FileReader for MemReader {
         *self.hook.lock() = Some(hook);
     }
 
-    fn stats_json(&self) -> String {
-        serde_json::json!({
-            "reads": self.reads(),
-            "bytes": self.bytes.load(Ordering::SeqCst),
-        })
-        .to_string()
+    fn stats(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            reads: self.reads(),
+            read_bytes: self.bytes.load(Ordering::SeqCst),
+            ..StatsSnapshot::default()
+        }
     }
 }

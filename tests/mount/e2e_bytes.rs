@@ -4,8 +4,9 @@
 
 use std::os::unix::fs::FileExt;
 
-use xetfs::serve::sample::{write_model_repo, SampleRepo, SampleSpec, SplitMix64};
+use xetfs::serve::sample::{write_model_repo, SampleRepo, SampleSpec};
 use xetfs::serve::FaultConfig;
+use xetfs::util::splitmix::SplitMix64;
 use xetfs::xet::chunker::chunk_lengths;
 
 use crate::e2e_fixture::{fuse, list_files, read_file, sha256_hex, Mount, Served, MIB};

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
+use xetfs::hub::{RepoId, RepoScope};
 use xetfs::remote::http::{HttpRemote, RemoteConfig};
-use xetfs::remote::{Remote, RepoId, RepoScope};
-use xetfs::serve::sample::SplitMix64;
+use xetfs::remote::Remote;
 use xetfs::serve::{start, FaultConfig, MetricsSnapshot, RunningServer, ServeOptions};
 use xetfs::xet::MerkleHash;
 
@@ -288,9 +288,7 @@ impl Drop for Mount {
 
 /// `len` deterministic pseudo-random bytes (SplitMix64, as the sample repos).
 pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut v = Vec::with_capacity(len);
-    SplitMix64::new(seed).fill(&mut v, len);
-    v
+    xetfs::util::splitmix::splitmix_bytes(seed, len)
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
-use xetfs::serve::sample::SplitMix64;
 use xetfs::serve::FaultConfig;
+use xetfs::util::splitmix::SplitMix64;
 
 use crate::e2e_fixture::{fuse, Mount, Served, MIB};
 use crate::harness::io;

@@ -4,8 +4,8 @@
 use std::fs;
 use std::time::Duration;
 
-use xetfs::read::FileDesc;
-use xetfs::remote::{RepoId, RepoScope};
+use xetfs::hub::FileDesc;
+use xetfs::hub::{RepoId, RepoScope};
 
 use crate::doubles::{pseudo_random, Fault};
 use crate::harness::{self, io, Opts};

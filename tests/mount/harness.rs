@@ -8,11 +8,12 @@ use std::time::Duration;
 use fuser::BackgroundSession;
 use tempfile::TempDir;
 use xetfs::cache::metadata::MetadataStore;
+use xetfs::catalog::{CatalogConfig, HubCatalog, RepoCatalog};
 use xetfs::fs::mountinfo;
 use xetfs::fs::{FsConfig, MountConfig, XetFs};
-use xetfs::read::catalog::Catalog;
 use xetfs::read::FileReader;
 use xetfs::remote::Remote;
+use xetfs::stack::{Settings, Stack};
 
 /// Upper bound for any single blocking step of a test.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -126,6 +127,14 @@ impl Default for Opts {
     }
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// A real FUSE mount of `XetFs` over the given doubles, unmounted on drop (even on panic).
 pub struct TestMount {
     dir: TempDir,
@@ -136,32 +145,51 @@ pub struct TestMount {
 impl TestMount {
     /// `None` when FUSE is unusable and not required (the test then returns early).
     pub fn start(remote: Arc<dyn Remote>, reader: Arc<dyn FileReader>, opts: Opts) -> Option<Self> {
-        Self::start_with(remote, |_| reader, opts)
-    }
-
-    /// Like [`start`](Self::start), with a reader built inside the mount's runtime.
-    pub fn start_with(
-        remote: Arc<dyn Remote>,
-        make_reader: impl FnOnce(&tokio::runtime::Runtime) -> Arc<dyn FileReader>,
-        opts: Opts,
-    ) -> Option<Self> {
         if !fuse_usable() {
             return None;
         }
-        clean_stale_mounts();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let reader = make_reader(&rt);
         let meta = opts
             .meta_dir
             .as_ref()
             .map(|d| MetadataStore::open(d).unwrap());
-        let catalog = Arc::new(Catalog::new(remote, meta, opts.metadata_ttl, opts.offline));
+        let config = CatalogConfig {
+            metadata_ttl: opts.metadata_ttl,
+            offline: opts.offline,
+            ..CatalogConfig::default()
+        };
+        let catalog = Arc::new(HubCatalog::new(remote, meta, config));
+        Some(Self::mount(runtime(), catalog, reader, opts.read_timeout))
+    }
+
+    /// A mount of the whole real stack (catalog, caches, engine) built by `xetfs::stack` from
+    /// `settings`, over `remote`.
+    pub fn start_stack(remote: Arc<dyn Remote>, settings: Settings) -> Option<Self> {
+        if !fuse_usable() {
+            return None;
+        }
+        let rt = runtime();
+        let stack = {
+            let _enter = rt.enter();
+            Stack::with_remote(settings, remote).expect("building the stack")
+        };
+        let (catalog, reader) = (stack.catalog.clone(), stack.reader());
+        Some(Self::mount(
+            rt,
+            catalog,
+            reader,
+            stack.settings.deadlines.read,
+        ))
+    }
+
+    fn mount(
+        rt: tokio::runtime::Runtime,
+        catalog: Arc<dyn RepoCatalog>,
+        reader: Arc<dyn FileReader>,
+        read_timeout: Duration,
+    ) -> Self {
+        clean_stale_mounts();
         let config = FsConfig {
-            read_timeout: opts.read_timeout,
+            read_timeout,
             lookup_timeout: Duration::from_secs(20),
             ..FsConfig::default()
         };
@@ -175,11 +203,11 @@ impl TestMount {
         let mounted =
             io("mount", move || xetfs::fs::mount(fs, &path, &mount_config)).expect("mount failed");
         let session = mounted.spawn().expect("starting the session");
-        Some(TestMount {
+        TestMount {
             dir,
             session: Some(session),
             rt: Some(rt),
-        })
+        }
     }
 
     pub fn root(&self) -> &Path {

@@ -26,7 +26,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use doubles::{pseudo_random, MemReader, TestFile, TestHub};
 use harness::{io, Opts, TestMount};
-use xetfs::remote::{RemoteError, RepoId};
+use xetfs::hub::RepoId;
+use xetfs::remote::RemoteError;
 
 /// A hub with `org/model` (main, tag v1 = main, refs/pr/1) and dataset `org/data`.
 struct World {

@@ -1,18 +1,31 @@
-//! In-process mounts over the real engine: `ReadEngine` on `MockRemote`, which stores files as
-//! real xorbs and answers with the planner of `xetfs serve`.
+//! In-process mounts over the real stack: catalog, caches and engine built by `xetfs::stack`
+//! over `MockRemote`, which stores files as real xorbs and answers with the planner of
+//! `xetfs serve`.
 
 use std::fs;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use xetfs::read::{EngineConfig, FileReader, ReadEngine};
-use xetfs::remote::mock::MockRemote;
-use xetfs::remote::RepoId;
+use xetfs::hub::RepoId;
+use xetfs::stack::Settings;
+use xetfs::testkit::mock::MockRemote;
 
 use crate::doubles::pseudo_random;
-use crate::harness::{io, Opts, TestMount};
+use crate::harness::{io, TestMount};
 use crate::{errno, read};
+
+/// What the tests mount with: the given cache directory (none: memory only).
+fn settings(cache_dir: Option<&Path>, offline: bool) -> Settings {
+    let mut s = Settings::new("http://mock.invalid");
+    s.cache.dir = cache_dir.map(Path::to_path_buf);
+    s.offline = offline;
+    s.metadata_ttl = Duration::from_secs(3600);
+    s.deadlines.read = Duration::from_secs(20);
+    s
+}
 
 /// The whole stack below FUSE is real here: catalog and `ReadEngine` over `MockRemote`, which
 /// stores files as real xorbs and answers with the planner of `xetfs serve`.
@@ -25,12 +38,7 @@ fn real_engine_serves_verified_xet_files() {
         .xet("model.safetensors", weights.clone())
         .plain("config.json", config.clone())
         .push();
-    let engine_remote = mock.clone();
-    let make_reader = move |rt: &tokio::runtime::Runtime| -> Arc<dyn FileReader> {
-        let _enter = rt.enter();
-        ReadEngine::new(engine_remote, EngineConfig::default()).unwrap()
-    };
-    let Some(m) = TestMount::start_with(mock.clone(), make_reader, Opts::default()) else {
+    let Some(m) = TestMount::start_stack(mock.clone(), settings(None, false)) else {
         return;
     };
     assert_eq!(read(&m, "org/real/config.json").unwrap(), config);
@@ -83,24 +91,8 @@ fn offline_remount_reads_from_the_disk_cache() {
         .xet("w.bin", weights.clone())
         .push();
     let cache = tempfile::tempdir().unwrap();
-    let mount_with = |offline: bool| {
-        let (remote, dir) = (mock.clone(), cache.path().to_path_buf());
-        let make_reader = move |rt: &tokio::runtime::Runtime| -> Arc<dyn FileReader> {
-            let _enter = rt.enter();
-            let config = EngineConfig {
-                cache_dir: Some(dir),
-                offline,
-                ..EngineConfig::default()
-            };
-            ReadEngine::new(remote, config).unwrap()
-        };
-        let opts = Opts {
-            offline,
-            meta_dir: Some(cache.path().join("meta")),
-            ..Opts::default()
-        };
-        TestMount::start_with(mock.clone(), make_reader, opts)
-    };
+    let mount_with =
+        |offline: bool| TestMount::start_stack(mock.clone(), settings(Some(cache.path()), offline));
     {
         let Some(m) = mount_with(false) else {
             return;

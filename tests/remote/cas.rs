@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
-use xetfs::remote::{Remote, RemoteError, RepoId, RepoScope};
+use xetfs::hub::{RepoId, RepoScope};
+use xetfs::remote::{Remote, RemoteError};
 use xetfs::xet::reconstruction::{
     ByteRange, ChunkRange, FetchInfoV1, ReconstructionV1, ReconstructionV2, Term, XorbFetch,
     XorbRangeDescriptor,

@@ -1,7 +1,8 @@
 //! Hub API: revisions, listings, resolve HEAD/GET, error mapping, token confinement.
 
 use serde_json::json;
-use xetfs::remote::{EntryKind, Remote, RemoteError, RepoId};
+use xetfs::hub::{EntryKind, RepoId};
+use xetfs::remote::{Remote, RemoteError};
 use xetfs::xet::reconstruction::ByteRange;
 use xetfs::xet::MerkleHash;
 

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
+use xetfs::hub::{RepoId, RepoScope};
 use xetfs::remote::http::{HttpRemote, RemoteConfig};
-use xetfs::remote::{Remote, RemoteError, RepoId, RepoScope};
+use xetfs::remote::{Remote, RemoteError};
 use xetfs::xet::reconstruction::ByteRange;
 use xetfs::xet::MerkleHash;
 

@@ -16,7 +16,7 @@ async fn every_sample_file_reads_back_exactly() {
         let local = std::fs::read(t.root_path().join(REPO).join(&f.path)).unwrap();
         let url = t.url(&format!(
             "/{REPO}/resolve/main/{}",
-            xetfs::remote::encode_path(&f.path)
+            xetfs::hub::encode_path(&f.path)
         ));
         let head = t.http.head(&url).send().await.unwrap();
         if f.xet {
@@ -90,7 +90,7 @@ async fn ranges_are_trimmed_and_exact() {
         let local = std::fs::read(t.root_path().join(REPO).join(path)).unwrap();
         let (hash, size) = t.xet_hash(path).await;
         assert_eq!(size, local.len() as u64);
-        let mut g = xetfs::serve::sample::SplitMix64::new(99);
+        let mut g = xetfs::util::splitmix::SplitMix64::new(99);
         for _ in 0..12 {
             let a = g.next_u64() % size;
             let len = 1 + g.next_u64() % (300_000).min(size - a);
@@ -363,12 +363,12 @@ async fn revisions_are_stable_and_restarts_do_not_rechunk() {
     std::fs::create_dir_all(&v2_dir).unwrap();
     std::fs::write(
         main_dir.join("w.bin"),
-        xetfs::serve::sample::splitmix_bytes(1, 300_000),
+        xetfs::util::splitmix::splitmix_bytes(1, 300_000),
     )
     .unwrap();
     std::fs::write(
         v2_dir.join("w.bin"),
-        xetfs::serve::sample::splitmix_bytes(2, 300_000),
+        xetfs::util::splitmix::splitmix_bytes(2, 300_000),
     )
     .unwrap();
     let http = client();
@@ -408,7 +408,7 @@ async fn revisions_are_stable_and_restarts_do_not_rechunk() {
 
     std::fs::write(
         main_dir.join("w.bin"),
-        xetfs::serve::sample::splitmix_bytes(3, 300_000),
+        xetfs::util::splitmix::splitmix_bytes(3, 300_000),
     )
     .unwrap();
     let s3 = start_on(root.path(), state.path(), ServeConfig::default()).await;
@@ -521,7 +521,7 @@ async fn revision_answers_503_until_the_repo_is_readable() {
     let state = tempfile::tempdir().unwrap();
     let repo = root.path().join("org/slow");
     std::fs::create_dir_all(&repo).unwrap();
-    let data = xetfs::serve::sample::splitmix_bytes(8, 48 << 20);
+    let data = xetfs::util::splitmix::splitmix_bytes(8, 48 << 20);
     std::fs::write(repo.join("weights.bin"), &data).unwrap();
     let mut opts = xetfs::serve::ServeOptions::new(root.path(), "127.0.0.1:0".parse().unwrap());
     opts.state_dir = Some(state.path().to_path_buf());

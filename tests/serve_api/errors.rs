@@ -145,7 +145,7 @@ async fn bad_upload_bodies_are_400_not_panics() {
     };
     // A valid xorb under the wrong name.
     let mut b = xetfs::xet::xorb::XorbBuilder::new(Default::default());
-    b.add_chunk(&xetfs::serve::sample::splitmix_bytes(5, 10_000));
+    b.add_chunk(&xetfs::util::splitmix::splitmix_bytes(5, 10_000));
     let xorb = b.finish();
     let wrong = xetfs::xet::MerkleHash::from_bytes([9; 32]);
     let r = post(

@@ -24,21 +24,7 @@ pub fn load(rel: &str) -> Value {
 
 /// The SplitMix64 stream of the vectors' README, truncated to `len` bytes.
 pub fn splitmix64(seed: u64, len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    let mut state = seed;
-    while out.len() < len {
-        out.extend_from_slice(&splitmix_next(&mut state).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn splitmix_next(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    xetfs::util::splitmix::splitmix_bytes(seed, len)
 }
 
 pub fn text_lines(len: usize) -> Vec<u8> {
@@ -64,9 +50,9 @@ fn counter32_le(len: usize) -> Vec<u8> {
 
 fn f32_unit(seed: u64, len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 4);
-    let mut state = seed;
+    let mut g = xetfs::util::splitmix::SplitMix64::new(seed);
     while out.len() < len {
-        let v = splitmix_next(&mut state) >> 40;
+        let v = g.next_u64() >> 40;
         out.extend_from_slice(&((v as f32) / 16_777_216.0).to_le_bytes());
     }
     out.truncate(len);

@@ -12,7 +12,8 @@ use super::body::read_small_body;
 use super::errors::display_url;
 use super::token::{parse_token, CasToken};
 use super::{HttpRemote, Redirects, MAX_JSON_BYTES};
-use crate::remote::{encode_revision, RemoteError, RepoScope};
+use crate::hub::{encode_revision, RepoScope};
+use crate::remote::RemoteError;
 use crate::xet::reconstruction::{ReconstructionV1, ReconstructionV2};
 use crate::xet::MerkleHash;
 

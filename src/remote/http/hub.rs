@@ -9,10 +9,8 @@ use url::Url;
 use super::body::{content_length, BodyStream};
 use super::errors::display_url;
 use super::{HttpRemote, Redirects};
-use crate::remote::{
-    encode_path, encode_revision, EntryKind, FileMetadata, RangeBody, RemoteError, RepoId,
-    TreeEntry,
-};
+use crate::hub::{encode_path, encode_revision, EntryKind, FileMetadata, RepoId, TreeEntry};
+use crate::remote::{RangeBody, RemoteError};
 use crate::xet::reconstruction::ByteRange;
 use crate::xet::MerkleHash;
 

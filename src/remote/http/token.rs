@@ -11,7 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use reqwest::header::HeaderMap;
 use url::Url;
 
-use super::super::{RemoteError, RepoScope};
+use crate::hub::RepoScope;
+use crate::remote::RemoteError;
 
 /// Refresh when `exp − now ≤` this many seconds (xet-core's margin).
 pub(crate) const REFRESH_MARGIN_SECS: u64 = 30;
@@ -180,7 +181,7 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     use super::*;
-    use crate::remote::RepoId;
+    use crate::hub::RepoId;
 
     fn scope() -> RepoScope {
         RepoScope {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::remote::RepoId;
+use crate::hub::RepoId;
 use crate::serve::git;
 use crate::xet::MerkleHash;
 pub use history::{BranchBase, BranchHistory, CreatedRepo, Op, Push, RepoHistory};
@@ -282,9 +282,9 @@ impl Catalog {
                     }
                     let id = RepoId {
                         kind: match kind {
-                            "models" => crate::remote::RepoType::Model,
-                            "datasets" => crate::remote::RepoType::Dataset,
-                            _ => crate::remote::RepoType::Space,
+                            "models" => crate::hub::RepoType::Model,
+                            "datasets" => crate::hub::RepoType::Dataset,
+                            _ => crate::hub::RepoType::Space,
                         },
                         name: full,
                     };

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 
-use crate::remote::RepoId;
+use crate::hub::RepoId;
 use crate::serve::git;
 use crate::xet::MerkleHash;
 

@@ -1,4 +1,4 @@
-//! A [`Remote`](super::Remote) wrapper that injects failures: errors, delays, stalls, truncated or
+//! A [`Remote`](crate::remote::Remote) wrapper that injects failures: errors, delays, stalls, truncated or
 //! corrupted bodies, expired URLs. Off unless a test turns it on; every injection is deterministic
 //! ("the next N calls of this method") and counted.
 
@@ -10,13 +10,12 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 
-use super::{
-    ByteStream, FileMetadata, RangeBody, Remote, RemoteError, RepoId, RepoScope, TreeEntry,
-};
+use crate::hub::{FileMetadata, RepoId, RepoScope, TreeEntry};
+use crate::remote::{ByteStream, RangeBody, Remote, RemoteError};
 use crate::xet::reconstruction::{ByteRange, ReconstructionV2};
 use crate::xet::MerkleHash;
 
-/// A method of the [`Remote`](super::Remote) trait.
+/// A method of the [`Remote`](crate::remote::Remote) trait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
     ResolveRevision,

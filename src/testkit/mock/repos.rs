@@ -8,7 +8,7 @@ use sha1::{Digest as _, Sha1};
 use sha2::Sha256;
 
 use super::MockRemote;
-use crate::remote::{EntryKind, RepoId, TreeEntry};
+use crate::hub::{EntryKind, RepoId, TreeEntry};
 use crate::xet::MerkleHash;
 
 /// One file of a commit.

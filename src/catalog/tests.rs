@@ -7,9 +7,11 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::*;
-use crate::read::snapshot::SnapshotEntry;
-use crate::remote::{ByteStream, EntryKind, FileMetadata, RangeBody, TreeEntry};
+use crate::cache::metadata::MetadataStore;
+use crate::hub::{EntryKind, FileContent, FileMetadata, RepoId, TreeEntry};
+use crate::remote::{ByteStream, RangeBody, Remote, RemoteError};
 use crate::xet::reconstruction::{ByteRange, ReconstructionV2};
+use crate::xet::MerkleHash;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -144,8 +146,20 @@ fn catalog(
     ttl: Duration,
     meta: Option<MetadataStore>,
     offline: bool,
-) -> Catalog {
-    Catalog::new(hub.clone(), meta, ttl, offline)
+) -> HubCatalog {
+    catalog_with(hub, meta, config(ttl, offline))
+}
+
+fn config(metadata_ttl: Duration, offline: bool) -> CatalogConfig {
+    CatalogConfig {
+        metadata_ttl,
+        offline,
+        ..CatalogConfig::default()
+    }
+}
+
+fn catalog_with(hub: &Arc<FakeHub>, meta: Option<MetadataStore>, c: CatalogConfig) -> HubCatalog {
+    HubCatalog::new(hub.clone(), meta, c)
 }
 
 fn oid_of(snap: &RepoSnapshot, name: &str) -> String {
@@ -235,8 +249,13 @@ async fn not_found_is_remembered_briefly() {
         assert!(matches!(e, RemoteError::NotFound(_)), "{e:?}");
     }
     assert_eq!(hub.calls(), (1, 0, 0));
+    assert_eq!(cat.stats().counts.negative_hits, 2);
 
-    let cat = catalog(&hub, HOUR, None, false).with_negative_ttl(Duration::ZERO);
+    let no_memory = CatalogConfig {
+        negative_ttl: Duration::ZERO,
+        ..config(HOUR, false)
+    };
+    let cat = catalog_with(&hub, None, no_memory);
     for _ in 0..2 {
         assert!(cat.snapshot(&repo(), "nope").await.is_err());
     }
@@ -294,7 +313,7 @@ async fn restart_within_ttl_needs_no_hub_call() {
     let zero = catalog(&hub, Duration::ZERO, store(), false);
     zero.snapshot(&repo(), "main").await.unwrap();
     assert_eq!(hub.calls(), (2, 1, 0));
-    assert_eq!(zero.stats_json()["loaded_from_store"], 1);
+    assert_eq!(zero.stats().counts.loaded_from_store, 1);
 }
 
 #[tokio::test]
@@ -308,7 +327,7 @@ async fn unreachable_hub_serves_the_last_known_commit() {
     *hub.fail.lock() = Some(RemoteError::Transient("connection refused".into()));
     let s = cat.snapshot(&repo(), "main").await.unwrap();
     assert_eq!(s.scope.commit, commit(1));
-    assert_eq!(cat.stats_json()["served_stale"], 1);
+    assert_eq!(cat.stats().counts.served_stale, 1);
     // After a restart too, from the store.
     let restarted = catalog(&hub, Duration::ZERO, store(), false);
     let s = restarted.snapshot(&repo(), "main").await.unwrap();
@@ -330,7 +349,11 @@ async fn hub_call_deadline_is_enforced() {
         gate: Some(gate),
         ..FakeHub::with_repo()
     });
-    let cat = catalog(&hub, HOUR, None, false).with_call_timeout(Duration::from_millis(50));
+    let short = CatalogConfig {
+        call_timeout: Duration::from_millis(50),
+        ..config(HOUR, false)
+    };
+    let cat = catalog_with(&hub, None, short);
     let e = cat.snapshot(&repo(), "main").await.unwrap_err();
     assert!(matches!(e, RemoteError::Timeout(_)), "{e:?}");
 }
@@ -369,4 +392,28 @@ async fn redacted_hash_is_looked_up_once_and_persisted() {
     };
     assert!(offline.file_desc(&f).await.is_ok());
     assert_eq!(idle.calls(), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn resolve_and_describe_answer_front_ends() {
+    let hub = Arc::new(FakeHub::default());
+    let mut lfs = file("dir/w.bin", "oid-w");
+    lfs.xet_hash = Some(MerkleHash::from_bytes([5; 32]));
+    hub.set_branch("main", 4, vec![file("a.txt", "oid-a"), lfs]);
+    let cat: Arc<dyn RepoCatalog> = Arc::new(catalog(&hub, HOUR, None, false));
+    let scope = cat.resolve(&repo(), "main").await.unwrap();
+    assert_eq!(scope.commit, commit(4));
+    let desc = cat.describe(&repo(), "main", "dir/w.bin").await.unwrap();
+    assert_eq!((desc.path.as_str(), desc.size), ("dir/w.bin", 5));
+    assert_eq!(
+        desc.content,
+        FileContent::Xet {
+            hash: MerkleHash::from_bytes([5; 32])
+        }
+    );
+    let plain = cat.describe(&repo(), &commit(4), "a.txt").await.unwrap();
+    assert!(matches!(&plain.content, FileContent::Plain { oid, .. } if oid == "oid-a"));
+    let e = cat.describe(&repo(), "main", "dir").await.unwrap_err();
+    assert!(matches!(e, RemoteError::NotFound(_)), "{e:?}");
+    assert_eq!(hub.calls(), (1, 1, 0), "one resolve, one listing");
 }

@@ -1,4 +1,4 @@
-//! In-memory [`Remote`](super::Remote) for tests and engine benchmarks: repos built from byte
+//! In-memory [`Remote`](crate::remote::Remote) for tests and engine benchmarks: repos built from byte
 //! buffers with the real chunker and xorb builder, answered with the same planner as
 //! `xetfs serve`, with request and byte counters.
 //!
@@ -22,9 +22,8 @@ pub use repos::CommitBuilder;
 
 use self::repos::{tree_entries, MockFile, MockRepo, Snapshot};
 use self::store::XetStore;
-use super::{
-    ByteStream, FileMetadata, RangeBody, Remote, RemoteError, RepoId, RepoScope, TreeEntry,
-};
+use crate::hub::{FileMetadata, RepoId, RepoScope, TreeEntry};
+use crate::remote::{ByteStream, RangeBody, Remote, RemoteError};
 use crate::xet::plan::{plan_range, PlanError};
 use crate::xet::reconstruction::{ByteRange, ReconstructionV2, XorbFetch, XorbRangeDescriptor};
 use crate::xet::MerkleHash;

@@ -3,7 +3,7 @@
 use rand::{RngCore, SeedableRng};
 
 use super::*;
-use crate::remote::EntryKind;
+use crate::hub::EntryKind;
 use crate::xet::xorb::decode_range;
 
 fn random(len: usize, seed: u64) -> Vec<u8> {

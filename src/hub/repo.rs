@@ -1,8 +1,7 @@
-//! Repository identity and the URL forms the Hub uses for it (§5).
+//! Repository identity: type, `namespace/name`, and a repo at one commit.
 
 use std::fmt;
-
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::str::FromStr;
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -86,6 +85,26 @@ impl RepoId {
     }
 }
 
+/// `model`/`models`, `dataset`/`datasets`, `space`/`spaces` (the singular is what
+/// `huggingface_hub`'s `repo_type` takes, the plural is the URL segment).
+impl FromStr for RepoType {
+    type Err = UnknownRepoType;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "model" | "models" => Ok(RepoType::Model),
+            "dataset" | "datasets" => Ok(RepoType::Dataset),
+            "space" | "spaces" => Ok(RepoType::Space),
+            _ => Err(UnknownRepoType(s.to_string())),
+        }
+    }
+}
+
+/// A repo type name that is none of model, dataset, space.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown repo type {0:?} (expected model, dataset or space)")]
+pub struct UnknownRepoType(pub String);
+
 impl fmt::Display for RepoId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}{}", self.kind.url_prefix(), self.name)
@@ -100,22 +119,10 @@ pub struct RepoScope {
     pub commit: String,
 }
 
-/// Encodes a revision for a URL path segment: nothing is safe (`refs/pr/1` → `refs%2Fpr%2F1`).
-pub fn encode_revision(rev: &str) -> String {
-    utf8_percent_encode(rev, NON_ALPHANUMERIC_EXCEPT_UNRESERVED).to_string()
+/// Whether `rev` names a commit (40 lowercase hex digits): such snapshots never change.
+pub fn is_commit_id(rev: &str) -> bool {
+    rev.len() == 40 && rev.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
-
-/// Encodes a file path for a URL, keeping `/`.
-pub fn encode_path(path: &str) -> String {
-    utf8_percent_encode(path, PATH_SET).to_string()
-}
-
-const NON_ALPHANUMERIC_EXCEPT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-const PATH_SET: &AsciiSet = &NON_ALPHANUMERIC_EXCEPT_UNRESERVED.remove(b'/');
 
 #[cfg(test)]
 mod tests {
@@ -128,11 +135,34 @@ mod tests {
         assert_eq!(m.file_path(), "/org/name");
         let d = RepoId::dataset("org/data");
         assert_eq!(d.file_path(), "/datasets/org/data");
-        assert_eq!(encode_revision("refs/pr/1"), "refs%2Fpr%2F1");
-        assert_eq!(
-            encode_path("dir with space/tiny #1.bin"),
-            "dir%20with%20space/tiny%20%231.bin"
+        assert_eq!(d.to_string(), "datasets/org/data");
+    }
+
+    #[test]
+    fn repo_types_parse_singular_and_plural() {
+        for (s, t) in [
+            ("model", RepoType::Model),
+            ("models", RepoType::Model),
+            ("dataset", RepoType::Dataset),
+            ("datasets", RepoType::Dataset),
+            ("space", RepoType::Space),
+            ("spaces", RepoType::Space),
+        ] {
+            assert_eq!(s.parse::<RepoType>(), Ok(t), "{s}");
+        }
+        assert!("Model".parse::<RepoType>().is_err());
+        assert!("".parse::<RepoType>().is_err());
+    }
+
+    #[test]
+    fn commit_ids() {
+        assert!(is_commit_id(&"0123456789abcdef".repeat(3)[..40]));
+        assert!(!is_commit_id("main"));
+        assert!(
+            !is_commit_id(&"A".repeat(40)),
+            "upper case is a branch name"
         );
+        assert!(!is_commit_id(&"a".repeat(39)));
     }
 
     #[test]

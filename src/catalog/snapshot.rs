@@ -1,5 +1,6 @@
 //! One repo at one commit: its directory tree, built once from the tree listing and then
-//! immutable. The filesystem walks it; files hand out [`FileDesc`]s for the engine.
+//! immutable. The filesystem walks it, `download` lists its files; files hand out [`FileDesc`]s
+//! for the engine.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -7,8 +8,8 @@ use std::time::SystemTime;
 
 use tokio::sync::OnceCell;
 
-use super::{FileContent, FileDesc};
-use crate::remote::{EntryKind, RepoScope, TreeEntry};
+use crate::hub::{EntryKind, FileContent, FileDesc, RepoScope, TreeEntry};
+use crate::xet::MerkleHash;
 
 /// A repo's tree at one commit.
 #[derive(Debug)]
@@ -37,12 +38,18 @@ pub struct SnapshotFile {
     pub size: u64,
     /// Git blob id: changes exactly when the content changes.
     pub oid: String,
+    /// Xet file ID, when the listing named one (see `xet_redacted`).
+    pub xet_hash: Option<MerkleHash>,
+    /// The listing said Xet but hid the hash: [`RepoCatalog::file_desc`](super::RepoCatalog)
+    /// asks the Hub.
+    pub xet_redacted: bool,
+    /// SHA-256 of the content, for LFS and Xet files.
+    pub sha256: Option<String>,
     /// When this machine first listed the commit the file came from (its mtime).
     pub first_seen: SystemTime,
     /// Set at build time unless the listing redacted the Xet hash (then the catalog asks the
     /// Hub once, on first open).
-    pub(crate) desc: OnceCell<Arc<FileDesc>>,
-    pub(crate) lfs_sha256: Option<String>,
+    pub(super) desc: OnceCell<Arc<FileDesc>>,
 }
 
 impl SnapshotFile {
@@ -107,6 +114,31 @@ impl RepoSnapshot {
         self.dirs.get(dir)?.get(name)
     }
 
+    /// The file at `path` (`a/b.txt`; leading and trailing `/` ignored).
+    pub fn file(&self, path: &str) -> Option<&Arc<SnapshotFile>> {
+        let path = path.trim_matches('/');
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        match self.child(dir, name)? {
+            SnapshotEntry::File(f) => Some(f),
+            SnapshotEntry::Dir(_) => None,
+        }
+    }
+
+    /// Every file of the snapshot, sorted by path.
+    pub fn files(&self) -> Vec<Arc<SnapshotFile>> {
+        let mut files: Vec<Arc<SnapshotFile>> = self
+            .dirs
+            .values()
+            .flat_map(|children| children.values())
+            .filter_map(|e| match e {
+                SnapshotEntry::File(f) => Some(f.clone()),
+                SnapshotEntry::Dir(_) => None,
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files
+    }
+
     /// Files and directories in the snapshot (for cache weighing).
     pub fn len(&self) -> usize {
         self.entry_count
@@ -145,9 +177,11 @@ impl SnapshotFile {
             path,
             size: entry.size,
             oid: entry.oid.clone(),
+            xet_hash: entry.xet_hash,
+            xet_redacted: entry.xet_redacted,
+            sha256: entry.lfs_sha256.clone(),
             first_seen,
             desc,
-            lfs_sha256: entry.lfs_sha256.clone(),
         }
     }
 }
@@ -187,8 +221,7 @@ fn ensure_dirs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote::RepoId;
-    use crate::xet::MerkleHash;
+    use crate::hub::RepoId;
 
     fn entry(path: &str, kind: EntryKind) -> TreeEntry {
         TreeEntry {
@@ -240,6 +273,15 @@ mod tests {
         ));
         assert!(snap.child("", "..").is_none());
         assert_eq!(snap.len(), 6); // README, weights, model.bin, a, b, c.txt
+
+        let files = snap.files();
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["README.md", "a/b/c.txt", "weights/model.bin"]);
+        let model = snap.file("/weights/model.bin").unwrap();
+        assert_eq!(model.xet_hash, Some(MerkleHash::from_bytes([7; 32])));
+        assert_eq!(snap.file("a/b/c.txt").unwrap().oid, "oid-a/b/c.txt");
+        assert!(snap.file("weights").is_none(), "a directory is not a file");
+        assert!(snap.file("a/nope").is_none());
     }
 
     #[test]

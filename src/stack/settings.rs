@@ -1,0 +1,163 @@
+//! [`Settings`]: everything the read stack runs with, in one struct that front ends fill (the
+//! CLI from flags, `-o` options and the environment; tests directly).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::hub::DEFAULT_ENDPOINT;
+
+/// How long a branch or tag keeps resolving to the same commit, by default.
+pub const DEFAULT_METADATA_TTL: Duration = Duration::from_secs(60);
+pub const DEFAULT_CACHE_SIZE: u64 = 20 << 30;
+pub const DEFAULT_MEMORY_CACHE: u64 = 1 << 30;
+
+/// One Hub endpoint, one identity, one set of caches and deadlines.
+#[derive(Clone, PartialEq)]
+pub struct Settings {
+    /// Hub base URL, e.g. `https://huggingface.co` (may carry a path prefix; no trailing `/`).
+    /// Cached data is tied to it.
+    pub endpoint: String,
+    /// Hub token; sent only to the Hub's origin, never to the CAS or transfer hosts.
+    pub token: Option<String>,
+    /// Never touch the network: answer from the caches (listings, revisions, chunks).
+    pub offline: bool,
+    pub cache: CacheSettings,
+    /// How long a branch or tag keeps resolving to the same commit; commits never expire.
+    pub metadata_ttl: Duration,
+    pub deadlines: Deadlines,
+    pub retry: RetrySettings,
+}
+
+/// Where and how much to cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Persistent cache (chunks, small files, metadata); `None`: memory only, nothing survives
+    /// the process.
+    pub dir: Option<PathBuf>,
+    /// Budget of the disk cache.
+    pub disk_bytes: u64,
+    /// Budget of everything the engine keeps in memory (decoded chunks, plain files, buffers).
+    pub memory_bytes: u64,
+}
+
+/// Every deadline of the stack, in one place. Each layer enforces its own and never waits
+/// longer than the layer above it allows:
+/// - one HTTP request: `connect`, then `response` (request sent → head), then `idle` (gap in a
+///   body); `request` bounds all attempts of one request with their backoff;
+/// - one catalog call (a resolve, or a whole paginated listing): `hub_call`; a front end's
+///   lookup (resolve + list) gets [`Deadlines::lookup`];
+/// - one read: `read`, whatever the engine does inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    pub connect: Duration,
+    pub response: Duration,
+    pub idle: Duration,
+    pub request: Duration,
+    pub hub_call: Duration,
+    pub read: Duration,
+}
+
+impl Deadlines {
+    /// A lookup that may resolve a revision and then list its commit.
+    pub fn lookup(&self) -> Duration {
+        self.hub_call * 2
+    }
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines {
+            connect: Duration::from_secs(10),
+            response: Duration::from_secs(30),
+            idle: Duration::from_secs(30),
+            request: Duration::from_secs(120),
+            // A whole paginated listing of a very large repo.
+            hub_call: Duration::from_secs(300),
+            read: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Retries of one HTTP request after a transient failure (5xx, 429, reset, timeout), within
+/// [`Deadlines::request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySettings {
+    /// Attempts per request (1: no retry).
+    pub max_attempts: u32,
+    /// Backoff before attempt `n + 1` is uniform in `[0, min(cap, base · 2^(n-1))]`.
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            max_attempts: 5,
+            backoff_base: Duration::from_millis(200),
+            backoff_cap: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults for `endpoint` (trailing `/` removed): anonymous, online, memory-only caches.
+    pub fn new(endpoint: &str) -> Self {
+        Settings {
+            endpoint: endpoint.trim().trim_end_matches('/').to_string(),
+            token: None,
+            offline: false,
+            cache: CacheSettings {
+                dir: None,
+                disk_bytes: DEFAULT_CACHE_SIZE,
+                memory_bytes: DEFAULT_MEMORY_CACHE,
+            },
+            metadata_ttl: DEFAULT_METADATA_TTL,
+            deadlines: Deadlines::default(),
+            retry: RetrySettings::default(),
+        }
+    }
+}
+
+impl Default for Settings {
+    /// [`Settings::new`] for huggingface.co.
+    fn default() -> Self {
+        Settings::new(DEFAULT_ENDPOINT)
+    }
+}
+
+// Never print the token.
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("endpoint", &self.endpoint)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("offline", &self.offline)
+            .field("cache", &self.cache)
+            .field("metadata_ttl", &self.metadata_ttl)
+            .field("deadlines", &self.deadlines)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_debug() {
+        let s = Settings::new(" http://127.0.0.1:9/hub/ ");
+        assert_eq!(s.endpoint, "http://127.0.0.1:9/hub");
+        assert_eq!(s.cache.dir, None);
+        assert!(s.deadlines.lookup() > s.deadlines.hub_call);
+        assert!(s.deadlines.request > s.deadlines.response);
+        let secret = Settings {
+            token: Some("hf_secret".into()),
+            ..Settings::default()
+        };
+        assert_eq!(secret.endpoint, DEFAULT_ENDPOINT);
+        let shown = format!("{secret:?}");
+        assert!(!shown.contains("hf_secret") && shown.contains("<redacted>"));
+    }
+}

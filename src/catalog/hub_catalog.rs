@@ -16,10 +16,11 @@ use super::flight::Flights;
 use super::records::{tree_key, FileRecord, Records, TreeRecord};
 use super::revisions::{unix_now, KnownRev, Revisions};
 use super::snapshot::{RepoSnapshot, SnapshotFile};
+use super::stats::{CatalogCounters, CatalogStats};
 use super::RepoCatalog;
 use crate::cache::metadata::MetadataStore;
 use crate::hub::{is_commit_id, FileContent, FileDesc, RepoId, RepoScope};
-use crate::metrics::{counters, inc};
+use crate::metrics::inc;
 use crate::remote::{Remote, RemoteError};
 
 /// Bound of the in-memory snapshot cache, in tree entries (~200 bytes each).
@@ -48,27 +49,6 @@ impl Default for CatalogConfig {
             offline: false,
         }
     }
-}
-
-counters! {
-    /// Catalog counters.
-    pub struct CatalogCounters => CatalogCounts {
-        resolve_calls: "revision resolutions asked of the Hub",
-        tree_calls: "tree listings asked of the Hub (all pages of one listing count once)",
-        file_metadata_calls: "resolve HEADs for files whose listing hid the Xet hash",
-        served_stale: "lookups answered with the last known commit because the Hub was unreachable",
-        negative_hits: "lookups answered by a remembered definite failure (not found, denied)",
-        loaded_from_store: "trees loaded from the metadata store instead of the Hub",
-    }
-}
-
-/// [`CatalogCounts`] plus gauges.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct CatalogStats {
-    #[serde(flatten)]
-    pub counts: CatalogCounts,
-    /// Snapshots held in memory now.
-    pub snapshots_in_memory: u64,
 }
 
 /// Revision → commit → tree, cached, persisted and single-flight. See the module docs.

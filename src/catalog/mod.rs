@@ -9,14 +9,16 @@ mod hub_catalog;
 mod records;
 mod revisions;
 mod snapshot;
+mod stats;
 #[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use hub_catalog::{CatalogConfig, CatalogCounts, CatalogStats, HubCatalog};
+pub use hub_catalog::{CatalogConfig, HubCatalog};
 pub use snapshot::{RepoSnapshot, SnapshotEntry, SnapshotFile};
+pub use stats::{CatalogCounts, CatalogStats};
 
 use crate::hub::{FileDesc, RepoId, RepoScope};
 use crate::remote::RemoteError;

@@ -108,3 +108,6 @@ fn catalog_config(s: &Settings) -> CatalogConfig {
         ..CatalogConfig::default()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -106,32 +106,59 @@ fn right_or_eio(path: &Path, data: &[u8]) -> (usize, usize) {
     (right, eio)
 }
 
+/// A file and its bytes.
+type File = (&'static str, Vec<u8>);
+
+/// Fault rules on top of the base: without the extension, `chunk-hashes` answers 404, so the
+/// engine can only prove chunks by the xorb hash or the file hash.
+fn fault_rules(chunk_hash_extension: bool, extra: serde_json::Value) -> serde_json::Value {
+    let mut rules = if chunk_hash_extension {
+        vec![]
+    } else {
+        vec![json!({"target": "chunk_hashes", "kind": "status", "status": 404})]
+    };
+    rules.extend(extra.as_array().unwrap().iter().cloned());
+    json!({"seed": 9, "rules": rules})
+}
+
 fn corrupted_xorb_bytes_are_caught(chunk_hash_extension: bool) {
     if !fuse() {
         return;
     }
     let files = files();
     let (a, b, c) = (&files[0], &files[1], &files[2]);
-    // Without the extension the engine can only prove chunks by the xorb hash or the file hash.
-    let base = if chunk_hash_extension {
-        json!([])
-    } else {
-        json!([{"target": "chunk_hashes", "kind": "status", "status": 404}])
-    };
-    let rules = |extra: serde_json::Value| {
-        let mut r = base.as_array().unwrap().clone();
-        r.extend(extra.as_array().unwrap().iter().cloned());
-        json!({"seed": 9, "rules": r})
-    };
+    let rules = |extra| fault_rules(chunk_hash_extension, extra);
     let mut served = serve(&files, rules(json!([])));
     let cache = tempfile::tempdir().unwrap();
     let cache_dir = cache.path().join("c");
     let m = Mount::start(Some(&served.endpoint()), &cache_dir, &[]);
 
-    // a: every xorb response has a flipped byte. A whole-file read fails; no piece of it is ever
-    // returned wrong (with the extension each chunk is checked before it is served; without it,
-    // a partial read cannot be checked before the whole file has been seen).
+    // a: every xorb response has a flipped byte.
     served.set_faults(rules(json!([{"target": "xorb_get", "kind": "corrupt"}])));
+    every_response_corrupt(&m, a, chunk_hash_extension);
+    // b: one corrupted response.
+    served.set_faults(rules(
+        json!([{"target": "xorb_get", "kind": "corrupt", "count": 1}]),
+    ));
+    one_response_corrupt(&m, b);
+    served.set_faults(rules(json!([])));
+    assert!(
+        read_file(m.path(b.0)).unwrap() == b.1,
+        "{} after the fault",
+        b.0
+    );
+    assert!(read_file(m.path(c.0)).unwrap() == c.1);
+    check_counters(&served, &m, chunk_hash_extension);
+    m.wait_idle();
+    m.unmount();
+    served.stop();
+    only_right_bytes_were_cached(&cache_dir, a, &[b, c]);
+}
+
+/// A whole-file read fails; no piece of the file is ever returned wrong (with the extension each
+/// chunk is checked before it is served; without it, a partial read cannot be checked before
+/// the whole file has been seen).
+fn every_response_corrupt(m: &Mount, a: &File, chunk_hash_extension: bool) {
     match read_file(m.path(a.0)) {
         Ok(got) => panic!(
             "{}: a whole-file read succeeded; right bytes: {}",
@@ -145,26 +172,20 @@ fn corrupted_xorb_bytes_are_caught(chunk_hash_extension: bool) {
         right_or_eio(&m.path(a.0), &a.1);
     }
     m.wait_idle();
+}
 
-    // b: one corrupted response. A whole-file read gives the right bytes or EIO, and once the
-    // faults are gone it gives the right bytes (nothing wrong stayed in any cache, the kernel's
-    // page cache included).
-    served.set_faults(rules(
-        json!([{"target": "xorb_get", "kind": "corrupt", "count": 1}]),
-    ));
+/// A whole-file read gives the right bytes or EIO; once the faults are gone it gives the right
+/// bytes (nothing wrong stayed in any cache, the kernel's page cache included: the caller
+/// checks).
+fn one_response_corrupt(m: &Mount, b: &File) {
     match read_file(m.path(b.0)) {
         Ok(got) => assert!(got == b.1, "{}: wrong bytes", b.0),
         Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}"),
     }
     m.wait_idle();
-    served.set_faults(rules(json!([])));
-    assert!(
-        read_file(m.path(b.0)).unwrap() == b.1,
-        "{} after the fault",
-        b.0
-    );
-    assert!(read_file(m.path(c.0)).unwrap() == c.1);
+}
 
+fn check_counters(served: &Served, m: &Mount, chunk_hash_extension: bool) {
     let metrics = served.metrics();
     assert!(
         metrics.counter("faults_injected.corrupt") >= 2,
@@ -182,16 +203,19 @@ fn corrupted_xorb_bytes_are_caught(chunk_hash_extension: bool) {
             "b and c proven by their file hash"
         );
     }
-    m.wait_idle();
-    m.unmount();
-    served.stop();
+}
 
-    // What the cache kept: only right bytes. a was never read right: each piece is right (a
-    // chunk that was not corrupted) or EIO; b and c read whole.
-    let offline = Mount::start(None, &cache_dir, &["--offline"]);
-    let (_, eio) = right_or_eio(&offline.path(a.0), &a.1);
-    assert!(eio > 0, "the corrupted chunks of {} were not cached", a.0);
-    for f in [b, c] {
+/// What the cache kept: only right bytes. `never_right` was never read right: each piece is
+/// right (a chunk that was not corrupted) or EIO; `whole` files read whole.
+fn only_right_bytes_were_cached(cache_dir: &Path, never_right: &File, whole: &[&File]) {
+    let offline = Mount::start(None, cache_dir, &["--offline"]);
+    let (_, eio) = right_or_eio(&offline.path(never_right.0), &never_right.1);
+    assert!(
+        eio > 0,
+        "the corrupted chunks of {} were not cached",
+        never_right.0
+    );
+    for f in whole {
         assert!(
             read_file(offline.path(f.0)).unwrap() == f.1,
             "{} offline",

@@ -62,10 +62,24 @@ else
     cargo test --no-fail-fast -q "$@"
 fi
 
-# The release binary carries no test double of the remote (src/testkit is compiled only for
-# tests, through the `testing` feature of the crate's dev-dependency on itself).
+# The release binary carries no test double of the remote: src/testkit is compiled only for tests,
+# through the `testing` feature of the crate's dev-dependency on itself. Two checks: the library
+# the release binary links was built without that feature (cargo's own record), and the binary
+# has no symbol of the test doubles.
 log "checking the release binary for test doubles"
-cargo build --release --bin xetfs -q
+features=$(cargo build --release --bin xetfs --message-format=json -q | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "xetfs" \
+            and "lib" in m["target"]["kind"]:
+        print("lib features:", ",".join(m["features"]) or "none")
+')
+echo "$features"
+if [ "$features" != "lib features: none" ]; then
+    echo "the release build of the library has features it must not have: $features" >&2
+    exit 1
+fi
 symbols=$(nm -C target/release/xetfs)   # fails the script if nm is missing or fails
 doubles=$(grep -E 'remote::mock|testkit|faulty' <<<"$symbols" || true)
 if [ -n "$doubles" ]; then

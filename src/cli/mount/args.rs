@@ -9,7 +9,9 @@ use crate::util::units::parse_size;
 #[command(after_help = "\
 Layout: MOUNTPOINT/<org>/<name>/… (branch main), MOUNTPOINT/<org>/<name>@<rev>/… (branch, tag \
 or commit; quote slashes: refs%2Fpr%2F1), MOUNTPOINT/datasets/<org>/<name>/…. Repos appear when \
-first used. Unmount with `xetfs umount MOUNTPOINT`. See docs/CONFIGURATION.md.")]
+first used. Unmount with `xetfs umount MOUNTPOINT`.
+
+Environment: HF_ENDPOINT, HF_TOKEN, HF_TOKEN_PATH, HF_HOME, XDG_CACHE_HOME, HF_HUB_OFFLINE (as huggingface_hub); XETFS_CONNECT_TIMEOUT, XETFS_RESPONSE_TIMEOUT, XETFS_IDLE_TIMEOUT, XETFS_CALL_TIMEOUT (per HTTP request, all attempts), XETFS_MAX_ATTEMPTS; RUST_LOG. See docs/CONFIGURATION.md.")]
 pub struct MountArgs {
     /// Directory to mount on (must exist)
     pub mountpoint: PathBuf,

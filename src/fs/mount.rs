@@ -2,6 +2,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use fuser::{BackgroundSession, Config, MountOption, Session, SessionACL, SessionUnmounter};
 
@@ -112,6 +113,23 @@ impl Mounted {
     }
 }
 
+/// The kernel's FUSE request timeout, if it has one (Linux ≥ 6.14): the smaller non-zero value
+/// of `default_request_timeout` and `max_request_timeout` under /proc/sys/fs/fuse. A request
+/// unanswered by then makes the kernel abort the whole connection.
+pub fn kernel_request_timeout() -> Option<Duration> {
+    kernel_request_timeout_in(Path::new("/proc/sys/fs/fuse"))
+}
+
+fn kernel_request_timeout_in(dir: &Path) -> Option<Duration> {
+    ["default_request_timeout", "max_request_timeout"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
+        .filter_map(|s| s.trim().parse::<u64>().ok())
+        .filter(|secs| *secs > 0)
+        .min()
+        .map(Duration::from_secs)
+}
+
 /// Sets the mount's kernel readahead window. The device numbers come from mountinfo, not
 /// `stat`: the filesystem may not be serving requests yet.
 pub fn set_read_ahead(mountpoint: &Path, bytes: u64) -> io::Result<()> {
@@ -195,5 +213,38 @@ fn fusermount_unmount(mountpoint: &Path, lazy: bool) -> io::Result<()> {
                 String::from_utf8_lossy(&out.stderr).trim()
             ),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_request_timeout_is_the_smaller_non_zero_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = |f: &str, v: &str| std::fs::write(dir.path().join(f), v).unwrap();
+        assert_eq!(
+            kernel_request_timeout_in(dir.path()),
+            None,
+            "an older kernel"
+        );
+        set("default_request_timeout", "0\n");
+        set("max_request_timeout", "0\n");
+        assert_eq!(
+            kernel_request_timeout_in(dir.path()),
+            None,
+            "none configured"
+        );
+        set("default_request_timeout", "120\n");
+        assert_eq!(
+            kernel_request_timeout_in(dir.path()),
+            Some(Duration::from_secs(120))
+        );
+        set("max_request_timeout", "90\n");
+        assert_eq!(
+            kernel_request_timeout_in(dir.path()),
+            Some(Duration::from_secs(90))
+        );
     }
 }

@@ -63,6 +63,19 @@ impl Deadlines {
     pub fn lookup(&self) -> Duration {
         self.hub_call * 2
     }
+
+    /// These deadlines shortened so that a read and a lookup are answered before `limit` (the
+    /// kernel's FUSE request timeout, past which it aborts the whole connection), with a margin
+    /// of a tenth (at least 2 s) for the answer to get there.
+    pub fn fit_within(self, limit: Duration) -> Deadlines {
+        let margin = (limit / 10).max(Duration::from_secs(2));
+        let budget = limit.saturating_sub(margin).max(Duration::from_secs(1));
+        Deadlines {
+            read: self.read.min(budget),
+            hub_call: self.hub_call.min(budget / 2),
+            ..self
+        }
+    }
 }
 
 impl Default for Deadlines {
@@ -159,5 +172,23 @@ mod tests {
         assert_eq!(secret.endpoint, DEFAULT_ENDPOINT);
         let shown = format!("{secret:?}");
         assert!(!shown.contains("hf_secret") && shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn deadlines_fit_within_the_kernel_timeout() {
+        let d = Deadlines::default().fit_within(Duration::from_secs(120));
+        assert_eq!(d.read, Duration::from_secs(60), "already short enough");
+        assert_eq!(d.hub_call, Duration::from_secs(54));
+        assert!(d.lookup() < Duration::from_secs(120));
+        assert_eq!(
+            d.request,
+            Deadlines::default().request,
+            "bounded by hub_call"
+        );
+        let tiny = Deadlines::default().fit_within(Duration::from_secs(3));
+        assert_eq!(tiny.read, Duration::from_secs(1));
+        assert!(tiny.lookup() < Duration::from_secs(3));
+        let roomy = Deadlines::default().fit_within(Duration::from_secs(3600));
+        assert_eq!(roomy, Deadlines::default());
     }
 }

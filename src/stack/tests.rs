@@ -11,6 +11,7 @@ use crate::hub::RepoId;
 use crate::remote::RemoteError;
 use crate::testkit::faulty::{FaultyRemote, Method};
 use crate::testkit::mock::MockRemote;
+use crate::testkit::runtime;
 use crate::util::splitmix::splitmix_bytes;
 
 fn settings(cache_dir: Option<&std::path::Path>, offline: bool) -> Settings {
@@ -34,14 +35,6 @@ async fn read_all(stack: &Stack, repo: &RepoId) -> Vec<(String, Bytes)> {
         out.push((file.path.clone(), bytes));
     }
     out
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// Each stack in its own runtime: shutting the runtime down stops the engine's background

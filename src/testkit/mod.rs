@@ -7,3 +7,14 @@
 
 pub mod faulty;
 pub mod mock;
+
+/// A two-worker tokio runtime with I/O and time, as a mount or a front end runs in. Tests that
+/// build more than one stack give each its own: shutting a runtime down stops the engine's
+/// background tasks, which release the disk cache for the next one.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("building a tokio runtime")
+}

@@ -14,6 +14,7 @@ use xetfs::fs::{FsConfig, MountConfig, XetFs};
 use xetfs::read::FileReader;
 use xetfs::remote::Remote;
 use xetfs::stack::{Settings, Stack};
+use xetfs::testkit::runtime;
 
 /// Upper bound for any single blocking step of a test.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -125,14 +126,6 @@ impl Default for Opts {
             meta_dir: None,
         }
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// A real FUSE mount of `XetFs` over the given doubles, unmounted on drop (even on panic).

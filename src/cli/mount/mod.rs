@@ -17,7 +17,7 @@ pub use settings::{resolve, MountSettings};
 use super::daemon::{self, Readiness};
 use super::env::Env;
 use crate::fs::{mountinfo, FsConfig, MountConfig, Mounted, XetFs};
-use crate::stack::Stack;
+use crate::stack::{Settings, Stack};
 
 pub fn run(args: MountArgs, verbose: u8) -> anyhow::Result<ExitCode> {
     let get = |k: &str| std::env::var(k).ok();
@@ -86,11 +86,12 @@ fn start(s: &MountSettings) -> anyhow::Result<(tokio::runtime::Runtime, Mounted)
         .context("starting the runtime")?;
     let stack = {
         let _enter = rt.enter();
-        Stack::open(s.stack.clone())?
+        Stack::open(within_kernel_timeout(s.stack.clone()))?
     };
+    let deadlines = stack.settings.deadlines;
     let fs_config = FsConfig {
-        read_timeout: s.stack.deadlines.read,
-        lookup_timeout: s.stack.deadlines.lookup(),
+        read_timeout: deadlines.read,
+        lookup_timeout: deadlines.lookup(),
         ..FsConfig::default()
     };
     let fs = XetFs::new(
@@ -112,6 +113,20 @@ fn start(s: &MountSettings) -> anyhow::Result<(tokio::runtime::Runtime, Mounted)
         )
     })?;
     Ok((rt, mounted))
+}
+
+/// The settings with every deadline a FUSE request waits for shortened below the kernel's
+/// request timeout, if it has one: past it the kernel aborts the whole mount.
+fn within_kernel_timeout(mut settings: Settings) -> Settings {
+    let Some(limit) = crate::fs::mount::kernel_request_timeout() else {
+        return settings;
+    };
+    let fitted = settings.deadlines.fit_within(limit);
+    if fitted != settings.deadlines {
+        tracing::info!(kernel_timeout = ?limit, read = ?fitted.read, hub_call = ?fitted.hub_call, "deadlines shortened to answer before the kernel's FUSE request timeout");
+    }
+    settings.deadlines = fitted;
+    settings
 }
 
 /// What to do about a failed mount.

@@ -149,6 +149,15 @@ async fn set_nx_px_is_a_lock_that_expires() {
     assert_eq!(holder.as_deref(), Some("node-b"));
 }
 
+/// Key 0 of every node, set through the cluster client.
+async fn set_key_on_every_node(con: &mut ClusterConnection, redis: &Redis) {
+    for node in 0..redis.len() {
+        let () = within(con.set(key(redis, node, 0), value(node, 0)))
+            .await
+            .unwrap();
+    }
+}
+
 /// Polls `GET key` until it fails with an error that `wanted` accepts; prints every answer on
 /// the way (what a tier sees while the cluster notices a dead node). Panics after the deadline.
 async fn error_until(
@@ -191,11 +200,7 @@ async fn killed_node_fails_its_slots_and_the_others_keep_serving() {
         return;
     };
     let mut con = cluster_connection(&redis).await;
-    for node in 0..redis.len() {
-        let () = within(con.set(key(&redis, node, 0), value(node, 0)))
-            .await
-            .unwrap();
-    }
+    set_key_on_every_node(&mut con, &redis).await;
     redis.kill(2);
     // Seen: connection refused, and MOVED to the dead node once the client's retries are spent.
     error_until(&mut con, &key(&redis, 2, 0), |e| {
@@ -239,11 +244,7 @@ async fn frozen_node_hits_the_client_response_timeout() {
         return;
     };
     let mut con = cluster_connection(&redis).await;
-    for node in 0..redis.len() {
-        let () = within(con.set(key(&redis, node, 0), value(node, 0)))
-            .await
-            .unwrap();
-    }
+    set_key_on_every_node(&mut con, &redis).await;
     redis.stop(1);
     let started = Instant::now();
     let err = within(con.get::<_, Option<Vec<u8>>>(key(&redis, 1, 0)))

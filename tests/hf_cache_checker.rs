@@ -3,10 +3,10 @@
 //! --local-dir` (huggingface_hub + hf_xet from the venv) wrote from `xetfs serve`, and rejects each
 //! kind of damage a downloader could leave behind.
 
-#[path = "support/python.rs"]
-mod python_support;
 #[path = "support/serve.rs"]
 mod serve_support;
+#[path = "support/transformersjs.rs"]
+mod tjs;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use serde_json::Value;
 use serve_support::Serve;
 use sha2::{Digest, Sha256};
 
-const REPO: &str = "org/tiny-embed";
+use tjs::{python_support, REPO};
 const CACHE_REPO: &str = "models--org--tiny-embed";
 const ONNX: &str = "onnx/model.onnx";
 
@@ -30,34 +30,22 @@ struct Fixture {
 }
 
 fn python() -> PathBuf {
-    python_support::python("huggingface_hub, hf_xet, transformers, tokenizers, onnx")
+    python_support::python("huggingface_hub, hf_xet, transformers")
 }
 
 /// The generated Transformers.js repo, downloaded both ways by the official client.
 async fn fixture() -> Fixture {
     let root = tempfile::tempdir().unwrap();
-    let repo = root.path().join(REPO);
-    let made = Command::new(python())
-        .arg(python_support::scripts_dir().join("make_tjs_repo.py"))
-        .arg(&repo)
-        .current_dir(python_support::scripts_dir())
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{made:?}");
-    std::fs::remove_file(root.path().join("org/tiny-embed.expected.json")).unwrap();
-    let specs = [
-        "config.json",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        ONNX,
-    ]
-    .iter()
-    .map(|p| {
-        let kind = if *p == ONNX { "lfs" } else { "git" };
-        let sha = hex::encode(Sha256::digest(std::fs::read(repo.join(p)).unwrap()));
-        format!("{p}={sha}:{kind}")
-    })
-    .collect();
+    let expected = tjs::make_repo(root.path());
+    let specs = expected["files"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(path, meta)| {
+            let kind = if path == ONNX { "lfs" } else { "git" };
+            format!("{path}={}:{kind}", meta["sha256"].as_str().unwrap())
+        })
+        .collect();
     let serve = Serve::start(root.path(), None).await;
     let home = tempfile::tempdir().unwrap();
     let local = tempfile::tempdir().unwrap();

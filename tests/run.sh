@@ -66,6 +66,11 @@ export XETFS_REQUIRE_REDIS=1
 # the package, so skip it.
 command -v node >/dev/null 2>&1 || apt_install nodejs
 command -v npm >/dev/null 2>&1 || apt_install npm
+# Transformers.js 4 loads sharp, which needs Node >= 20 (Debian 12's own nodejs is 18).
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+    echo "Node $(node --version) is too old for Transformers.js 4 (sharp needs >= 20)" >&2
+    exit 1
+fi
 if ! cmp -s tests/node/package-lock.json tests/node/node_modules/.xetfs-lock; then
     log "installing Transformers.js (npm ci in tests/node)"
     (cd tests/node && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error)

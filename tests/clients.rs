@@ -5,14 +5,18 @@
 //! Needs a Python with the clients: `$XETFS_TEST_PYTHON`, or `.venv/bin/python` as created by
 //! `tests/run.sh`. Without one these tests fail (they never skip).
 
+#[path = "support/python.rs"]
+mod python_support;
+#[path = "support/serve.rs"]
+mod serve_support;
+
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use serve_support::Serve;
 use tempfile::TempDir;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::sync::Mutex;
 use xetfs::serve::sample::{write_model_repo, SampleRepo, SampleSpec};
 use xetfs::serve::MetricsSnapshot;
@@ -23,81 +27,26 @@ static SERIAL: Mutex<()> = Mutex::const_new(());
 const REPO: &str = "org/model";
 
 fn python() -> PathBuf {
-    let candidate = std::env::var_os("XETFS_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    let ok = std::process::Command::new(&candidate)
-        .args(["-c", "import huggingface_hub, hf_xet"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "no Python with huggingface_hub and hf_xet at {} — run tests/run.sh (it creates .venv \
-         from tests/python/requirements.txt) or set XETFS_TEST_PYTHON",
-        candidate.display()
-    );
-    candidate
+    python_support::python("huggingface_hub, hf_xet")
 }
 
-/// The `xetfs serve` binary on a temp ROOT, killed on drop.
+/// `xetfs serve` (tests/support/serve.rs) on a temp ROOT that lives as long as it.
 struct Server {
-    child: Child,
-    endpoint: String,
+    serve: Serve,
     _root: TempDir,
-    state: TempDir,
-    log: PathBuf,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Serve;
+    fn deref(&self) -> &Serve {
+        &self.serve
+    }
 }
 
 impl Server {
     async fn start(root: TempDir, config: Option<Value>) -> Server {
-        let state = tempfile::tempdir().unwrap();
-        let log = state.path().join("serve.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xetfs"));
-        cmd.arg("serve")
-            .arg(root.path())
-            .args(["--listen", "127.0.0.1:0", "--state"])
-            .arg(state.path().join("state"));
-        if let Some(c) = config {
-            let path = state.path().join("config.json");
-            std::fs::write(&path, c.to_string()).unwrap();
-            cmd.arg("--config").arg(path);
-        }
-        let mut child = cmd
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut endpoint = None;
-        let wait = async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(url) = line.strip_prefix("xetfs serve: listening on ") {
-                    endpoint = Some(url.to_string());
-                }
-                if line == "xetfs serve: ready" {
-                    return;
-                }
-            }
-        };
-        if tokio::time::timeout(Duration::from_secs(600), wait)
-            .await
-            .is_err()
-        {
-            panic!(
-                "server not ready; log:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Server {
-            child,
-            endpoint: endpoint.expect("the listening line comes first"),
-            _root: root,
-            state,
-            log,
-        }
+        let serve = Serve::start(root.path(), config.as_ref()).await;
+        Server { serve, _root: root }
     }
 
     async fn metrics(&self) -> MetricsSnapshot {
@@ -137,23 +86,11 @@ impl Server {
             out.status.success(),
             "{script} {args:?} {env:?} failed\nstdout:\n{stdout}\nstderr:\n{}\nserver log (tail):\n{}",
             String::from_utf8_lossy(&out.stderr),
-            tail(&self.log)
+            self.log_tail(40)
         );
         serde_json::from_str(stdout.lines().last().unwrap_or_default())
             .unwrap_or_else(|e| panic!("{script}: no JSON result ({e}): {stdout}"))
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 /// A ROOT with the sample model as `org/model`.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every xetfs test on a fresh machine: installs what the tests need (fuse3 for the mount
-# tests, a Python venv with the official Hugging Face clients for the client tests), then runs the
-# whole suite with cargo-nextest (cargo test when nextest is missing). Extra arguments go to the
+# tests, Redis for the shared-cache tests, a Python venv with the official Hugging Face clients
+# and Node with Transformers.js for the client tests), then runs the whole suite with
+# cargo-nextest (cargo test when nextest is missing). Extra arguments go to the
 # test runner, e.g. `tests/run.sh mount` runs only tests whose name contains "mount".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,17 +10,19 @@ root=$(pwd)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
-# FUSE: the mount tests need /dev/fuse, root, and fusermount3 (fuser's unmount fallback).
-if ! command -v fusermount3 >/dev/null 2>&1; then
-    log "installing fuse3"
-    if [ "$(id -u)" -eq 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q fuse3 >/dev/null \
-            || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q fuse3 >/dev/null; }
-    else
-        echo "fusermount3 is missing and we are not root: install the fuse3 package" >&2
+# Debian packages the tests need, installed when missing (we are root on the test machines).
+apt_install() {
+    log "installing $*"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "missing $* and we are not root: install these Debian packages" >&2
         exit 1
     fi
-fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null \
+        || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; }
+}
+
+# FUSE: the mount tests need /dev/fuse, root, and fusermount3 (fuser's unmount fallback).
+command -v fusermount3 >/dev/null 2>&1 || apt_install fuse3
 # A last-resort safety net: the kernel aborts a FUSE request nobody answers (kernel >= 6.14).
 if [ -w /proc/sys/fs/fuse/default_request_timeout ]; then
     echo 120 > /proc/sys/fs/fuse/default_request_timeout || true
@@ -43,6 +46,35 @@ fi
 if [ -z "${XETFS_TESTVECTORS:-}" ]; then
     echo "cannot find the reference test vectors (shared/testvectors): set XETFS_TESTVECTORS" >&2
     exit 1
+fi
+
+# Redis: the tests start their own nodes on free loopback ports (tests/support/redis.rs), so the
+# package's system service must not run (it would hold 6379 and memory for nothing).
+command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 \
+    || apt_install redis-server redis-tools
+if [ -d /run/systemd/system ]; then
+    systemctl disable --now redis-server >/dev/null 2>&1 || true
+elif [ -f /run/redis/redis-server.pid ]; then
+    # No systemd: stop the service by its own pid file (never by name: tests' nodes may run).
+    kill "$(cat /run/redis/redis-server.pid)" 2>/dev/null || true
+    update-rc.d redis-server disable >/dev/null 2>&1 || true
+fi
+export XETFS_REQUIRE_REDIS=1
+
+# Node with Transformers.js (tests/node): pinned by package-lock.json. onnxruntime-node's
+# postinstall would reach for a host outside the package registries; its CPU runtime ships in
+# the package, so skip it.
+command -v node >/dev/null 2>&1 || apt_install nodejs
+command -v npm >/dev/null 2>&1 || apt_install npm
+# Transformers.js 4 loads sharp, which needs Node >= 20 (Debian 12's own nodejs is 18).
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+    echo "Node $(node --version) is too old for Transformers.js 4 (sharp needs >= 20)" >&2
+    exit 1
+fi
+if ! cmp -s tests/node/package-lock.json tests/node/node_modules/.xetfs-lock; then
+    log "installing Transformers.js (npm ci in tests/node)"
+    (cd tests/node && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error)
+    cp tests/node/package-lock.json tests/node/node_modules/.xetfs-lock
 fi
 
 # Python venv with the pinned official clients, safetensors and numpy.

@@ -1,6 +1,9 @@
 //! Shared by the test binaries: locating the reference vectors and regenerating their inputs.
 #![allow(dead_code)]
 
+/// A real Redis Cluster / node on loopback (also usable alone through `#[path]`).
+pub mod redis;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};

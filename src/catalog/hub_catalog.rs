@@ -45,7 +45,8 @@ impl Default for CatalogConfig {
         CatalogConfig {
             metadata_ttl: Duration::from_secs(60),
             negative_ttl: Duration::from_secs(10),
-            call_timeout: Duration::from_secs(60),
+            // A whole paginated listing of a very large repo.
+            call_timeout: Duration::from_secs(300),
             offline: false,
         }
     }

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 
 use super::env::Env;
 use crate::hub::DEFAULT_ENDPOINT;
-use crate::stack::{Settings, DEFAULT_CACHE_SIZE, DEFAULT_MEMORY_CACHE, DEFAULT_METADATA_TTL};
+use crate::stack::Settings;
 use crate::util::units::{parse_duration, parse_size};
 
 /// Flags of the read stack. `None` means "not given": the environment or the default decides.
@@ -88,9 +88,9 @@ impl HubArgs {
             .or_else(|| env.cache_dir())
             .context("no cache directory: set --cache-dir, HF_HOME, XDG_CACHE_HOME or HOME")?;
         s.cache.dir = Some(absolute(&cache_dir)?);
-        s.cache.disk_bytes = self.cache_size.unwrap_or(DEFAULT_CACHE_SIZE);
-        s.cache.memory_bytes = self.memory_cache.unwrap_or(DEFAULT_MEMORY_CACHE);
-        s.metadata_ttl = self.metadata_ttl.unwrap_or(DEFAULT_METADATA_TTL);
+        s.cache.disk_bytes = self.cache_size.unwrap_or(s.cache.disk_bytes);
+        s.cache.memory_bytes = self.memory_cache.unwrap_or(s.cache.memory_bytes);
+        s.metadata_ttl = self.metadata_ttl.unwrap_or(s.metadata_ttl);
         s.offline = self.offline || env.offline()?;
         env.apply_http_knobs(&mut s)?;
         if let Some(t) = self.read_timeout {

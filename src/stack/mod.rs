@@ -14,10 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-pub use settings::{
-    CacheSettings, Deadlines, RetrySettings, Settings, DEFAULT_CACHE_SIZE, DEFAULT_MEMORY_CACHE,
-    DEFAULT_METADATA_TTL,
-};
+pub use settings::{CacheSettings, Deadlines, RetrySettings, Settings};
 
 use crate::cache::metadata::MetadataStore;
 use crate::catalog::{CatalogConfig, HubCatalog, RepoCatalog};

@@ -1,16 +1,16 @@
 //! [`Settings`]: everything the read stack runs with, in one struct that front ends fill (the
-//! CLI from flags, `-o` options and the environment; tests directly).
+//! CLI from flags, `-o` options and the environment; tests directly). Its defaults are the
+//! components' own (`RemoteConfig`, `CatalogConfig`, `EngineConfig`), so each number is written
+//! once.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::catalog::CatalogConfig;
 use crate::hub::DEFAULT_ENDPOINT;
-
-/// How long a branch or tag keeps resolving to the same commit, by default.
-pub const DEFAULT_METADATA_TTL: Duration = Duration::from_secs(60);
-pub const DEFAULT_CACHE_SIZE: u64 = 20 << 30;
-pub const DEFAULT_MEMORY_CACHE: u64 = 1 << 30;
+use crate::read::EngineConfig;
+use crate::remote::http::RemoteConfig;
 
 /// One Hub endpoint, one identity, one set of caches and deadlines.
 #[derive(Clone, PartialEq)]
@@ -79,15 +79,17 @@ impl Deadlines {
 }
 
 impl Default for Deadlines {
+    /// 10 s connect, 30 s response head, 30 s idle body, 120 s per request, 300 s per catalog
+    /// call, 60 s per read.
     fn default() -> Self {
+        let (remote, catalog) = (RemoteConfig::default(), CatalogConfig::default());
         Deadlines {
-            connect: Duration::from_secs(10),
-            response: Duration::from_secs(30),
-            idle: Duration::from_secs(30),
-            request: Duration::from_secs(120),
-            // A whole paginated listing of a very large repo.
-            hub_call: Duration::from_secs(300),
-            read: Duration::from_secs(60),
+            connect: remote.connect_timeout,
+            response: remote.response_timeout,
+            idle: remote.idle_timeout,
+            request: remote.call_timeout,
+            hub_call: catalog.call_timeout,
+            read: EngineConfig::default().read_timeout,
         }
     }
 }
@@ -104,28 +106,32 @@ pub struct RetrySettings {
 }
 
 impl Default for RetrySettings {
+    /// 5 attempts, backoff from 200 ms up to 5 s.
     fn default() -> Self {
+        let remote = RemoteConfig::default();
         RetrySettings {
-            max_attempts: 5,
-            backoff_base: Duration::from_millis(200),
-            backoff_cap: Duration::from_secs(5),
+            max_attempts: remote.max_attempts,
+            backoff_base: remote.backoff_base,
+            backoff_cap: remote.backoff_cap,
         }
     }
 }
 
 impl Settings {
-    /// Defaults for `endpoint` (trailing `/` removed): anonymous, online, memory-only caches.
+    /// Defaults for `endpoint` (trailing `/` removed): anonymous, online, memory-only caches
+    /// (1 GiB; a disk cache, once given a directory, of 20 GiB), a 60 s metadata TTL.
     pub fn new(endpoint: &str) -> Self {
+        let engine = EngineConfig::default();
         Settings {
             endpoint: endpoint.trim().trim_end_matches('/').to_string(),
             token: None,
             offline: false,
             cache: CacheSettings {
                 dir: None,
-                disk_bytes: DEFAULT_CACHE_SIZE,
-                memory_bytes: DEFAULT_MEMORY_CACHE,
+                disk_bytes: engine.disk_cache_bytes,
+                memory_bytes: engine.memory_cache_bytes,
             },
-            metadata_ttl: DEFAULT_METADATA_TTL,
+            metadata_ttl: CatalogConfig::default().metadata_ttl,
             deadlines: Deadlines::default(),
             retry: RetrySettings::default(),
         }
@@ -163,6 +169,13 @@ mod tests {
         let s = Settings::new(" http://127.0.0.1:9/hub/ ");
         assert_eq!(s.endpoint, "http://127.0.0.1:9/hub");
         assert_eq!(s.cache.dir, None);
+        assert_eq!(
+            (s.cache.memory_bytes, s.cache.disk_bytes),
+            (1 << 30, 20 << 30)
+        );
+        assert_eq!(s.metadata_ttl, Duration::from_secs(60));
+        assert_eq!(s.deadlines.hub_call, Duration::from_secs(300));
+        assert_eq!(s.retry.max_attempts, 5);
         assert!(s.deadlines.lookup() > s.deadlines.hub_call);
         assert!(s.deadlines.request > s.deadlines.response);
         let secret = Settings {

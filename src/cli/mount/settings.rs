@@ -63,7 +63,6 @@ mod tests {
 
     use super::*;
     use crate::hub::DEFAULT_ENDPOINT;
-    use crate::stack::DEFAULT_METADATA_TTL;
 
     #[derive(Parser)]
     struct Cmd {
@@ -94,7 +93,7 @@ mod tests {
             (s.read_ahead, s.stack.offline, s.access),
             (4 << 20, false, Access::Owner)
         );
-        assert_eq!(s.stack.metadata_ttl, DEFAULT_METADATA_TTL);
+        assert_eq!(s.stack.metadata_ttl, Duration::from_secs(60));
 
         let dir = tempfile::tempdir().unwrap();
         let hf_home = dir.path().to_str().unwrap();

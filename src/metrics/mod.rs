@@ -1,4 +1,4 @@
-//! Counters. One macro, [`counters!`], declares a struct of atomic counters and its typed
+//! Counters. One macro, `counters!`, declares a struct of atomic counters and its typed
 //! snapshot (plain `u64`s, `serde`), with each counter's description kept next to it; the
 //! snapshots are what `.xetfs-stats`, tests and benchmarks read. docs/METRICS.md lists every
 //! counter (a test below checks the list against the declarations).

@@ -10,14 +10,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// ```ignore
 /// counters! {
 ///     /// What these count.
-///     pub struct FsStats => FsSnapshot {
+///     pub struct FsCounters => FsCounts {
 ///         lookups: "LOOKUP requests",
 ///     }
 /// }
 /// ```
 ///
-/// `FsStats::snapshot()` copies every counter (relaxed loads: each value is exact, the set is not
-/// one atomic instant); `FsSnapshot::DOCS` lists `(name, description)` in declaration order.
+/// `FsCounters::snapshot()` copies every counter (relaxed loads: each value is exact, the set is not
+/// one atomic instant); `FsCounts::DOCS` lists `(name, description)` in declaration order;
+/// `later.since(&earlier)` is what each counter gained in between.
 macro_rules! counters {
     (
         $(#[$meta:meta])*
@@ -52,6 +53,13 @@ macro_rules! counters {
             /// `(name, description)` of every counter, in declaration order.
             pub const DOCS: &'static [(&'static str, &'static str)] =
                 &[$((stringify!($field), $doc),)*];
+
+            /// What each counter gained since `earlier` (a gauge that fell shows 0).
+            pub fn since(&self, earlier: &Self) -> Self {
+                $snap {
+                    $($field: self.$field.saturating_sub(earlier.$field),)*
+                }
+            }
         }
     };
 }
@@ -100,5 +108,15 @@ mod tests {
             PairSnapshot::DOCS,
             &[("first", "the first"), ("second", "the second")]
         );
+        let before = p.snapshot();
+        add(&p.first, 5);
+        assert_eq!(
+            p.snapshot().since(&before),
+            PairSnapshot {
+                first: 5,
+                second: 0
+            }
+        );
+        assert_eq!(before.since(&p.snapshot()).first, 0, "saturates");
     }
 }

@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 
 use crate::hub::{FileMetadata, RepoId, RepoScope, TreeEntry};
+use crate::metrics::{counters, inc};
 use crate::remote::{ByteStream, RangeBody, Remote, RemoteError};
 use crate::xet::reconstruction::{ByteRange, ReconstructionV2};
 use crate::xet::MerkleHash;
@@ -57,15 +58,16 @@ pub enum BodyFault {
     Stall { after: u64 },
 }
 
-/// Faults injected so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FaultStats {
-    pub failed: u64,
-    pub delayed: u64,
-    pub truncated: u64,
-    pub ended_early: u64,
-    pub flipped: u64,
-    pub stalled: u64,
+counters! {
+    /// Faults injected so far.
+    pub struct FaultCounters => FaultStats {
+        failed: "calls failed without reaching the inner remote",
+        delayed: "calls delayed",
+        truncated: "bodies cut short (fewer bytes than announced)",
+        ended_early: "bodies ended cleanly before their length",
+        flipped: "bodies with a flipped byte",
+        stalled: "bodies that stopped yielding",
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -85,12 +87,7 @@ struct Rule {
 
 #[derive(Default)]
 struct Counters {
-    failed: AtomicU64,
-    delayed: AtomicU64,
-    truncated: AtomicU64,
-    ended_early: AtomicU64,
-    flipped: AtomicU64,
-    stalled: AtomicU64,
+    faults: FaultCounters,
     calls: [AtomicU64; Method::ALL.len()],
 }
 
@@ -173,16 +170,7 @@ impl FaultyRemote {
     }
 
     pub fn stats(&self) -> FaultStats {
-        let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        FaultStats {
-            failed: get(&c.failed),
-            delayed: get(&c.delayed),
-            truncated: get(&c.truncated),
-            ended_early: get(&c.ended_early),
-            flipped: get(&c.flipped),
-            stalled: get(&c.stalled),
-        }
+        self.counters.faults.snapshot()
     }
 
     /// Calls of `method` seen (faulted or not).
@@ -225,11 +213,11 @@ impl FaultyRemote {
     async fn before(&self, method: Method) -> Result<Option<BodyFault>, RemoteError> {
         let draw = self.draw(method);
         if let Some(d) = draw.delay {
-            self.counters.delayed.fetch_add(1, Ordering::Relaxed);
+            inc(&self.counters.faults.delayed);
             tokio::time::sleep(d).await;
         }
         if let Some(e) = draw.fail {
-            self.counters.failed.fetch_add(1, Ordering::Relaxed);
+            inc(&self.counters.faults.failed);
             return Err(e);
         }
         Ok(draw.body)
@@ -263,18 +251,18 @@ fn faulty_stream(inner: ByteStream, fault: BodyFault, counters: Arc<Counters>) -
                 if cut_at.is_some_and(|at| pos >= at) {
                     match fault {
                         BodyFault::Truncate { .. } => {
-                            counters.truncated.fetch_add(1, Ordering::Relaxed);
+                            inc(&counters.faults.truncated);
                             let e = RemoteError::Transient(format!(
                                 "injected truncation after {pos} bytes"
                             ));
                             return Some((Err(e), (inner, pos, true)));
                         }
                         BodyFault::EndEarly { .. } => {
-                            counters.ended_early.fetch_add(1, Ordering::Relaxed);
+                            inc(&counters.faults.ended_early);
                             return None;
                         }
                         _ => {
-                            counters.stalled.fetch_add(1, Ordering::Relaxed);
+                            inc(&counters.faults.stalled);
                             futures::future::pending::<()>().await;
                             unreachable!("pending() never completes");
                         }
@@ -294,7 +282,7 @@ fn faulty_stream(inner: ByteStream, fault: BodyFault, counters: Arc<Counters>) -
                         let mut m = BytesMut::from(&piece[..]);
                         m[(offset - pos) as usize] ^= 0xFF;
                         piece = m.freeze();
-                        counters.flipped.fetch_add(1, Ordering::Relaxed);
+                        inc(&counters.faults.flipped);
                     }
                 }
                 let next = pos + piece.len() as u64;

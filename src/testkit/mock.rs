@@ -23,6 +23,7 @@ pub use repos::CommitBuilder;
 use self::repos::{tree_entries, MockFile, MockRepo, Snapshot};
 use self::store::XetStore;
 use crate::hub::{FileMetadata, RepoId, RepoScope, TreeEntry};
+use crate::metrics::{add, counters, inc};
 use crate::remote::{ByteStream, RangeBody, Remote, RemoteError};
 use crate::xet::plan::{plan_range, PlanError};
 use crate::xet::reconstruction::{ByteRange, ReconstructionV2, XorbFetch, XorbRangeDescriptor};
@@ -36,7 +37,9 @@ const PIECE: usize = 64 << 10;
 /// A Hub and CAS in memory.
 pub struct MockRemote {
     state: parking_lot::RwLock<State>,
-    counters: Arc<Counters>,
+    counters: Arc<MockCalls>,
+    /// What [`counters`](Self::counters) subtracts.
+    baseline: parking_lot::Mutex<MockCounters>,
     ignore_range: AtomicBool,
     offer_chunk_hashes: AtomicBool,
     redact_xet_hashes: AtomicBool,
@@ -51,38 +54,19 @@ struct State {
     signed: HashSet<(MerkleHash, ByteRange)>,
 }
 
-/// How often each method was called, and bytes served. Read with [`MockRemote::counters`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MockCounters {
-    pub resolve_revision: u64,
-    pub list_tree: u64,
-    pub file_metadata: u64,
-    pub get_file: u64,
-    pub reconstruction: u64,
-    /// Xorb range requests.
-    pub fetch_xorb_range: u64,
-    pub xorb_chunk_hashes: u64,
-    /// Xorb bytes yielded by fetch streams.
-    pub xorb_bytes: u64,
-    /// File bytes yielded by `get_file` bodies.
-    pub file_bytes: u64,
-}
-
-#[derive(Default)]
-struct Counters {
-    resolve_revision: AtomicU64,
-    list_tree: AtomicU64,
-    file_metadata: AtomicU64,
-    get_file: AtomicU64,
-    reconstruction: AtomicU64,
-    fetch_xorb_range: AtomicU64,
-    xorb_chunk_hashes: AtomicU64,
-    xorb_bytes: Arc<AtomicU64>,
-    file_bytes: Arc<AtomicU64>,
-}
-
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
+counters! {
+    /// How often each method was called, and bytes served. Read with [`MockRemote::counters`].
+    pub struct MockCalls => MockCounters {
+        resolve_revision: "resolve_revision calls",
+        list_tree: "list_tree calls",
+        file_metadata: "file_metadata calls",
+        get_file: "get_file calls",
+        reconstruction: "reconstruction calls",
+        fetch_xorb_range: "xorb range requests",
+        xorb_chunk_hashes: "xorb_chunk_hashes calls",
+        xorb_bytes: "xorb bytes yielded by fetch streams",
+        file_bytes: "file bytes yielded by get_file bodies",
+    }
 }
 
 impl Default for MockRemote {
@@ -96,6 +80,7 @@ impl MockRemote {
         MockRemote {
             state: Default::default(),
             counters: Default::default(),
+            baseline: Default::default(),
             ignore_range: AtomicBool::new(false),
             offer_chunk_hashes: AtomicBool::new(false),
             redact_xet_hashes: AtomicBool::new(false),
@@ -112,37 +97,13 @@ impl MockRemote {
         }
     }
 
+    /// What was asked and served since creation or the last [`reset_counters`](Self::reset_counters).
     pub fn counters(&self) -> MockCounters {
-        let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        MockCounters {
-            resolve_revision: get(&c.resolve_revision),
-            list_tree: get(&c.list_tree),
-            file_metadata: get(&c.file_metadata),
-            get_file: get(&c.get_file),
-            reconstruction: get(&c.reconstruction),
-            fetch_xorb_range: get(&c.fetch_xorb_range),
-            xorb_chunk_hashes: get(&c.xorb_chunk_hashes),
-            xorb_bytes: get(&c.xorb_bytes),
-            file_bytes: get(&c.file_bytes),
-        }
+        self.counters.snapshot().since(&self.baseline.lock())
     }
 
     pub fn reset_counters(&self) {
-        let c = &self.counters;
-        for a in [
-            &c.resolve_revision,
-            &c.list_tree,
-            &c.file_metadata,
-            &c.get_file,
-            &c.reconstruction,
-            &c.fetch_xorb_range,
-            &c.xorb_chunk_hashes,
-            &*c.xorb_bytes,
-            &*c.file_bytes,
-        ] {
-            a.store(0, Ordering::Relaxed);
-        }
+        *self.baseline.lock() = self.counters.snapshot();
     }
 
     /// `get_file` answers like a server that ignores `Range` (whole body, `start = 0`).
@@ -198,14 +159,18 @@ impl MockRemote {
     }
 }
 
-/// `data` as a stream of pieces, counting the bytes as they are yielded.
-fn piece_stream(data: Bytes, counter: Arc<AtomicU64>) -> ByteStream {
+/// `data` as a stream of pieces, counting the bytes in `counter` of `calls` as they are yielded.
+fn piece_stream(
+    data: Bytes,
+    calls: Arc<MockCalls>,
+    counter: fn(&MockCalls) -> &AtomicU64,
+) -> ByteStream {
     let pieces: Vec<Bytes> = (0..data.len())
         .step_by(PIECE)
         .map(|at| data.slice(at..(at + PIECE).min(data.len())))
         .collect();
     Box::pin(futures::stream::iter(pieces).map(move |p| {
-        counter.fetch_add(p.len() as u64, Ordering::Relaxed);
+        add(counter(&calls), p.len() as u64);
         Ok(p)
     }))
 }
@@ -213,7 +178,7 @@ fn piece_stream(data: Bytes, counter: Arc<AtomicU64>) -> ByteStream {
 #[async_trait::async_trait]
 impl Remote for MockRemote {
     async fn resolve_revision(&self, repo: &RepoId, rev: &str) -> Result<String, RemoteError> {
-        bump(&self.counters.resolve_revision);
+        inc(&self.counters.resolve_revision);
         let state = self.state.read();
         let r = state
             .repos
@@ -225,7 +190,7 @@ impl Remote for MockRemote {
     }
 
     async fn list_tree(&self, repo: &RepoId, commit: &str) -> Result<Vec<TreeEntry>, RemoteError> {
-        bump(&self.counters.list_tree);
+        inc(&self.counters.list_tree);
         let snapshot = self.snapshot(repo, commit)?;
         Ok(tree_entries(
             &snapshot,
@@ -239,7 +204,7 @@ impl Remote for MockRemote {
         commit: &str,
         path: &str,
     ) -> Result<FileMetadata, RemoteError> {
-        bump(&self.counters.file_metadata);
+        inc(&self.counters.file_metadata);
         self.with_file(repo, commit, path, |f| FileMetadata {
             commit: commit.to_string(),
             size: f.bytes.len() as u64,
@@ -259,7 +224,7 @@ impl Remote for MockRemote {
         path: &str,
         range: Option<ByteRange>,
     ) -> Result<RangeBody, RemoteError> {
-        bump(&self.counters.get_file);
+        inc(&self.counters.get_file);
         let data = self.with_file(repo, commit, path, |f| f.bytes.clone())?;
         let size = data.len() as u64;
         let (start, end) = match range {
@@ -278,7 +243,7 @@ impl Remote for MockRemote {
         Ok(RangeBody {
             start,
             len: end - start,
-            body: piece_stream(body, self.counters.file_bytes.clone()),
+            body: piece_stream(body, self.counters.clone(), |c| &c.file_bytes),
         })
     }
 
@@ -288,7 +253,7 @@ impl Remote for MockRemote {
         file: &MerkleHash,
         range: Range<u64>,
     ) -> Result<ReconstructionV2, RemoteError> {
-        bump(&self.counters.reconstruction);
+        inc(&self.counters.reconstruction);
         if range.start >= range.end {
             return Err(RemoteError::Protocol("empty range requested".into()));
         }
@@ -327,7 +292,7 @@ impl Remote for MockRemote {
         url: &str,
         range: ByteRange,
     ) -> Result<ByteStream, RemoteError> {
-        bump(&self.counters.fetch_xorb_range);
+        inc(&self.counters.fetch_xorb_range);
         let xorb = url
             .strip_prefix(XORB_URL_PREFIX)
             .and_then(|h| MerkleHash::from_hex(h).ok())
@@ -348,7 +313,7 @@ impl Remote for MockRemote {
         let body = stored
             .records
             .slice(range.start as usize..range.end as usize + 1);
-        Ok(piece_stream(body, self.counters.xorb_bytes.clone()))
+        Ok(piece_stream(body, self.counters.clone(), |c| &c.xorb_bytes))
     }
 
     async fn xorb_chunk_hashes(
@@ -356,7 +321,7 @@ impl Remote for MockRemote {
         _scope: &RepoScope,
         xorb: &MerkleHash,
     ) -> Result<Option<Vec<(MerkleHash, u32)>>, RemoteError> {
-        bump(&self.counters.xorb_chunk_hashes);
+        inc(&self.counters.xorb_chunk_hashes);
         if !self.offer_chunk_hashes.load(Ordering::Relaxed) {
             return Ok(None);
         }
